@@ -1,0 +1,255 @@
+package flight
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// basicCacheTTL is how long a successful Basic check is remembered.
+// bcrypt costs tens of milliseconds and the database/sql driver sends
+// Basic credentials on every call; a short TTL bounds how long a changed
+// password keeps working for an already-checked client.
+const basicCacheTTL = 30 * time.Second
+
+// basicCacheMax caps the cache so random credentials cannot grow it.
+const basicCacheMax = 1024
+
+// identity is the authenticated caller of one gRPC call.
+type identity struct {
+	// userID is the superuser record id; statement handles are bound to it.
+	userID string
+	// email is for logs.
+	email string
+	// token is a bearer token for this caller, set on Handshake calls only.
+	token string
+}
+
+type identityKey struct{}
+
+// identityFrom returns the caller stored by the auth interceptors.
+func identityFrom(ctx context.Context) (identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(identity)
+	return id, ok
+}
+
+func bearerHeader(token string) metadata.MD {
+	return metadata.Pairs("authorization", "Bearer "+token)
+}
+
+// authenticator checks PocketBase superuser credentials on every call.
+type authenticator struct {
+	app    core.App
+	logger *slog.Logger
+
+	// cacheKey keys the HMAC of cached credentials, so the cache holds
+	// nothing that could be replayed or brute-forced offline.
+	cacheKey []byte
+
+	mu    sync.Mutex
+	cache map[[32]byte]cachedBasic
+}
+
+type cachedBasic struct {
+	userID  string
+	email   string
+	expires time.Time
+}
+
+func newAuthenticator(app core.App, logger *slog.Logger) *authenticator {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		// crypto/rand does not fail on supported platforms; a fixed key
+		// would only weaken the cache, so refuse to run instead.
+		panic("flight: reading random cache key: " + err.Error())
+	}
+
+	return &authenticator{app: app, logger: logger, cacheKey: key, cache: map[[32]byte]cachedBasic{}}
+}
+
+// unary authenticates a unary call and stores the identity in its context.
+func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ident, err := a.authenticate(ctx, false)
+	if err != nil {
+		a.logger.Warn("flight auth failed", "method", info.FullMethod, "error", err)
+		return nil, err
+	}
+
+	return handler(context.WithValue(ctx, identityKey{}, ident), req)
+}
+
+// stream authenticates a streaming call. On Handshake, Basic credentials
+// are exchanged for a fresh bearer token and a Bearer token is echoed.
+func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	handshake := strings.HasSuffix(info.FullMethod, "/Handshake")
+
+	ident, err := a.authenticate(ss.Context(), handshake)
+	if err != nil {
+		a.logger.Warn("flight auth failed", "method", info.FullMethod, "error", err)
+		return err
+	}
+
+	return handler(srv, &identityStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), identityKey{}, ident)})
+}
+
+type identityStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *identityStream) Context() context.Context { return s.ctx }
+
+// authenticate reads the authorization header. wantToken asks for a
+// bearer token in the identity (Handshake).
+func (a *authenticator) authenticate(ctx context.Context, wantToken bool) (identity, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	values := md.Get("authorization")
+	if len(values) == 0 || strings.TrimSpace(values[0]) == "" {
+		return identity{}, status.Error(codes.Unauthenticated, "missing authorization header: use Basic superuser credentials or a Bearer token")
+	}
+
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	cred = strings.TrimSpace(cred)
+
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		return a.checkBearer(cred)
+	case "basic":
+		return a.checkBasic(cred, wantToken)
+	default:
+		return identity{}, status.Error(codes.Unauthenticated, "unsupported authorization scheme: use Basic or Bearer")
+	}
+}
+
+// checkBearer validates a PocketBase auth token that must belong to a
+// superuser. The token is echoed so a token Handshake succeeds.
+func (a *authenticator) checkBearer(token string) (identity, error) {
+	if token == "" {
+		return identity{}, status.Error(codes.Unauthenticated, "empty bearer token")
+	}
+
+	record, err := a.app.FindAuthRecordByToken(token, core.TokenTypeAuth)
+	if err != nil || record == nil {
+		return identity{}, status.Error(codes.Unauthenticated, "invalid or expired bearer token")
+	}
+
+	if !record.IsSuperuser() {
+		return identity{}, status.Error(codes.Unauthenticated, "bearer token does not belong to a superuser")
+	}
+
+	return identity{userID: record.Id, email: record.Email(), token: token}, nil
+}
+
+// checkBasic validates base64(email:password) against _superusers, using
+// the short-lived cache of successful checks.
+func (a *authenticator) checkBasic(encoded string, wantToken bool) (identity, error) {
+	email, password, err := decodeBasic(encoded)
+	if err != nil {
+		return identity{}, err
+	}
+
+	key := a.credentialKey(email, password)
+	if !wantToken {
+		if hit, ok := a.cached(key); ok {
+			return identity{userID: hit.userID, email: hit.email}, nil
+		}
+	}
+
+	record, err := a.app.FindAuthRecordByEmail(core.CollectionNameSuperusers, email)
+	if err != nil || record == nil || !record.ValidatePassword(password) {
+		// One message for unknown email and wrong password: no user probing.
+		return identity{}, status.Error(codes.Unauthenticated, "invalid superuser email or password")
+	}
+
+	a.remember(key, cachedBasic{userID: record.Id, email: record.Email(), expires: time.Now().Add(basicCacheTTL)})
+
+	ident := identity{userID: record.Id, email: record.Email()}
+	if wantToken {
+		token, err := record.NewAuthToken()
+		if err != nil {
+			a.logger.Error("creating flight auth token", "error", err)
+			return identity{}, status.Error(codes.Internal, "could not create auth token")
+		}
+		ident.token = token
+	}
+
+	return ident, nil
+}
+
+// decodeBasic accepts padded and unpadded base64: arrow-go's
+// AuthenticateBasicToken sends the unpadded form.
+func decodeBasic(encoded string) (email, password string, err error) {
+	raw, decErr := base64.StdEncoding.DecodeString(encoded)
+	if decErr != nil {
+		raw, decErr = base64.RawStdEncoding.DecodeString(encoded)
+	}
+	if decErr != nil {
+		return "", "", status.Error(codes.Unauthenticated, "malformed Basic credentials: not base64")
+	}
+
+	email, password, ok := strings.Cut(string(raw), ":")
+	if !ok || email == "" {
+		return "", "", status.Error(codes.Unauthenticated, "malformed Basic credentials: want email:password")
+	}
+
+	return email, password, nil
+}
+
+func (a *authenticator) credentialKey(email, password string) [32]byte {
+	mac := hmac.New(sha256.New, a.cacheKey)
+	mac.Write([]byte(email))
+	mac.Write([]byte{0})
+	mac.Write([]byte(password))
+
+	var key [32]byte
+	copy(key[:], mac.Sum(nil))
+	return key
+}
+
+func (a *authenticator) cached(key [32]byte) (cachedBasic, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+
+	hit, ok := a.cache[key]
+	if !ok {
+		return cachedBasic{}, false
+	}
+	if time.Now().After(hit.expires) {
+		delete(a.cache, key)
+		return cachedBasic{}, false
+	}
+	return hit, true
+}
+
+func (a *authenticator) remember(key [32]byte, entry cachedBasic) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+
+	// Drop expired entries first; if still full, start over rather than
+	// track recency: a cache miss only costs one bcrypt check.
+	if len(a.cache) >= basicCacheMax {
+		now := time.Now()
+		for k, v := range a.cache {
+			if now.After(v.expires) {
+				delete(a.cache, k)
+			}
+		}
+		if len(a.cache) >= basicCacheMax {
+			clear(a.cache)
+		}
+	}
+
+	a.cache[key] = entry
+}

@@ -1,0 +1,234 @@
+// Package flight serves arrow-mino's PocketBase database over Arrow Flight SQL.
+//
+// The server is a read-only Flight SQL endpoint for PocketBase superusers:
+// catalog calls (GetTables, GetTableTypes, GetCatalogs, GetDbSchemas) and
+// statement queries (GetFlightInfo + DoGet). Result schemas are derived from
+// declared column types and PocketBase collection fields, never from data.
+package flight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/pocketbase/pocketbase/core"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// DefaultAddr is the listen address used when Options.Addr is empty.
+const DefaultAddr = "127.0.0.1:8091"
+
+// stopGrace bounds how long Stop waits for in-flight calls before it
+// cuts every connection.
+const stopGrace = 3 * time.Second
+
+// Options configures a Server. The zero value is usable.
+type Options struct {
+	// Addr is the TCP listen address; DefaultAddr when empty.
+	Addr string
+}
+
+// Server is a Flight SQL server over one PocketBase app.
+type Server struct {
+	flightsql.BaseServer
+
+	app    core.App
+	opts   Options
+	logger *slog.Logger
+
+	auth  *authenticator
+	stmts *statementStore
+
+	// streams counts DoGet goroutines still holding a read connection;
+	// Stop waits for them so none outlives PocketBase's database.
+	streams sync.WaitGroup
+
+	mu       sync.Mutex
+	grpcSrv  *grpc.Server
+	listener net.Listener
+	stopped  bool
+	done     chan struct{}
+}
+
+// New returns a Server for app. It does not listen until Start.
+func New(app core.App, opts Options) *Server {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+
+	logger := app.Logger().With("component", "flight")
+
+	s := &Server{
+		app:    app,
+		opts:   opts,
+		logger: logger,
+		auth:   newAuthenticator(app, logger),
+		stmts:  newStatementStore(),
+	}
+
+	// Every value in sqlInfo has a supported type, so this cannot fail
+	// unless sqlInfo is edited wrongly; log rather than refuse to start.
+	if err := s.registerSqlInfo(); err != nil {
+		logger.Error("registering flight sql info", "error", err)
+	}
+
+	return s
+}
+
+// Start listens on Options.Addr and serves gRPC in a goroutine. Listen
+// errors are returned; serve errors after that are logged.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.grpcSrv != nil || s.stopped {
+		return errors.New("flight: server already started or stopped")
+	}
+
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("flight: listening on %s: %w", s.opts.Addr, err)
+	}
+
+	// Recovery runs outermost so a panic in auth is caught too.
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.auth.unary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.auth.stream),
+	)
+	flight.RegisterFlightServiceServer(srv, &service{
+		FlightServer: flightsql.NewFlightServer(s),
+		srv:          s,
+	})
+
+	s.grpcSrv = srv
+	s.listener = ln
+	s.done = make(chan struct{})
+
+	go func() {
+		defer close(s.done)
+
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.logger.Error("serving flight sql", "error", err)
+		}
+	}()
+
+	s.logger.Info("flight sql listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the actual listen address, or Options.Addr before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.listener == nil {
+		return s.opts.Addr
+	}
+	return s.listener.Addr().String()
+}
+
+// Stop drains in-flight calls for a few seconds, then closes every
+// connection. It is safe to call more than once and before Start.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv, done := s.grpcSrv, s.done
+	already := s.stopped
+	s.stopped = true
+	s.mu.Unlock()
+
+	if already || srv == nil {
+		return
+	}
+
+	// GracefulStop waits for open streams, which a client may hold forever.
+	graceful := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(graceful)
+	}()
+
+	select {
+	case <-graceful:
+	case <-time.After(stopGrace):
+		s.logger.Warn("flight sql graceful stop timed out, forcing", "after", stopGrace.String())
+		srv.Stop()
+	}
+
+	<-done
+
+	// Stopping cancelled every call's context, so streaming goroutines
+	// end at their next row; wait briefly for them to release their
+	// connections before main lets PocketBase close the databases.
+	drained := make(chan struct{})
+	go func() {
+		s.streams.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(stopGrace):
+		s.logger.Warn("flight sql streams still running after stop")
+	}
+
+	s.logger.Info("flight sql stopped")
+}
+
+// service overrides Handshake of the generated Flight SQL service; every
+// other call goes to flightsql's dispatcher, which calls back into Server.
+type service struct {
+	flight.FlightServer
+	srv *Server
+}
+
+// Handshake answers with the bearer token the auth interceptor prepared.
+// Authentication itself already happened in the interceptor.
+func (h *service) Handshake(stream flight.FlightService_HandshakeServer) error {
+	ident, ok := identityFrom(stream.Context())
+	if !ok || ident.token == "" {
+		return status.Error(codes.Unauthenticated, "handshake requires Basic credentials or a Bearer token")
+	}
+
+	if err := stream.SendHeader(bearerHeader(ident.token)); err != nil {
+		return fmt.Errorf("sending handshake header: %w", err)
+	}
+
+	// Some clients wait for one response message; its payload is the token
+	// too, which token-in-payload clients can use.
+	return stream.Send(&flight.HandshakeResponse{Payload: []byte(ident.token)})
+}
+
+// recoverUnary turns a panic in a unary call into codes.Internal.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(info.FullMethod, r)
+		}
+	}()
+
+	return handler(ctx, req)
+}
+
+// recoverStream turns a panic in a streaming call into codes.Internal.
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(info.FullMethod, r)
+		}
+	}()
+
+	return handler(srv, ss)
+}
+
+func (s *Server) panicked(method string, r any) error {
+	s.logger.Error("panic in flight call", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return status.Error(codes.Internal, "internal server error")
+}

@@ -1,0 +1,249 @@
+package hooks
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/arrow-mino/arrow-mino/migrations"
+)
+
+// Sync outcomes, as logged and counted.
+const (
+	actionCreated   = "created"
+	actionUpdated   = "updated"
+	actionUnchanged = "unchanged"
+	actionDeleted   = "deleted"
+	actionAbsent    = "absent"
+)
+
+const (
+	defaultWorkers  = 16
+	queueDepth      = 64
+	maxChangedReads = 3
+)
+
+// syncJob asks for one key to be made to match the bucket. done, when set,
+// is told the outcome once the row is committed (or the attempt failed).
+type syncJob struct {
+	bucket string
+	key    string
+	done   func(action string, err error)
+}
+
+// Indexer makes rows of the objects collection match what MinIO holds.
+// Every request names a key; the key is read fresh from MinIO, so duplicate
+// and reordered events converge on the bucket's current state. Keys are
+// sharded over workers by hash, so one key is never synced twice at once.
+type Indexer struct {
+	app    core.App
+	store  *Store
+	logger *slog.Logger
+	queues []chan syncJob
+	wg     sync.WaitGroup
+
+	// onChange is told which bucket's rows changed.
+	onChange func(bucket string)
+}
+
+// NewIndexer makes an indexer with the given number of key workers.
+func NewIndexer(app core.App, store *Store, workers int, logger *slog.Logger) *Indexer {
+	if workers <= 0 {
+		workers = defaultWorkers
+	}
+	ix := &Indexer{
+		app:      app,
+		store:    store,
+		logger:   logger,
+		queues:   make([]chan syncJob, workers),
+		onChange: func(string) {},
+	}
+	for i := range ix.queues {
+		ix.queues[i] = make(chan syncJob, queueDepth)
+	}
+	return ix
+}
+
+// Run serves the workers until ctx ends; jobs still queued then are dropped
+// without calling done, so their events stay unacknowledged and come back.
+func (ix *Indexer) Run(ctx context.Context) {
+	for _, queue := range ix.queues {
+		ix.wg.Add(1)
+		go func() {
+			defer ix.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case job := <-queue:
+					action, err := ix.syncKey(ctx, job.bucket, job.key)
+					if job.done != nil {
+						job.done(action, err)
+					}
+				}
+			}
+		}()
+	}
+	ix.wg.Wait()
+}
+
+// Submit queues a key for syncing, waiting while its worker is busy.
+func (ix *Indexer) Submit(ctx context.Context, bucket, key string, done func(action string, err error)) error {
+	hash := fnv.New32a()
+	hash.Write([]byte(bucket))
+	hash.Write([]byte{0})
+	hash.Write([]byte(key))
+	queue := ix.queues[hash.Sum32()%uint32(len(ix.queues))]
+
+	select {
+	case queue <- syncJob{bucket: bucket, key: key, done: done}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// syncKey reads the key from MinIO and creates, updates or deletes its row.
+func (ix *Indexer) syncKey(ctx context.Context, bucket, key string) (action string, err error) {
+	started := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sync %s/%s panicked: %v", bucket, key, r)
+		}
+		if err != nil {
+			ix.logger.Warn("object sync failed", "bucket", bucket, "key", key, "error", err)
+			return
+		}
+		ix.logger.Debug("object synced", "bucket", bucket, "key", key,
+			"action", action, "duration", time.Since(started))
+	}()
+
+	for range maxChangedReads {
+		action, err = ix.syncOnce(ctx, bucket, key)
+		if !errors.Is(err, errObjectChanged) {
+			break
+		}
+	}
+	if err == nil && action != actionUnchanged && action != actionAbsent {
+		ix.onChange(bucket)
+	}
+	return action, err
+}
+
+func (ix *Indexer) syncOnce(ctx context.Context, bucket, key string) (string, error) {
+	state, found, err := ix.store.Stat(ctx, bucket, key)
+	if err != nil {
+		return "", err
+	}
+
+	record, err := ix.app.FindRecordById(migrations.ObjectsCollection, RecordID(bucket, key))
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("find row of %s/%s: %w", bucket, key, err)
+	}
+	exists := err == nil
+
+	if !found {
+		if !exists {
+			return actionAbsent, nil
+		}
+		if err := ix.app.Delete(record); err != nil {
+			return "", fmt.Errorf("delete row of %s/%s: %w", bucket, key, err)
+		}
+		return actionDeleted, nil
+	}
+
+	if exists && sameObject(record, state) {
+		return actionUnchanged, nil
+	}
+
+	// The sniffed type only changes with the content, and the etag tells.
+	sniffed := ""
+	if exists && record.GetString("etag") == state.ETag {
+		sniffed = record.GetString("sniffed_type")
+	}
+	if sniffed == "" {
+		var head []byte
+		if state.Size > 0 {
+			head, err = ix.store.Head(ctx, bucket, key, state.ETag)
+			if err != nil {
+				return "", err
+			}
+		}
+		sniffed = sniffType(head, state.Size)
+	}
+
+	if !exists {
+		collection, err := ix.app.FindCachedCollectionByNameOrId(migrations.ObjectsCollection)
+		if err != nil {
+			return "", fmt.Errorf("find objects collection: %w", err)
+		}
+		record = core.NewRecord(collection)
+		record.Id = RecordID(bucket, key)
+		record.Set("bucket", bucket)
+		record.Set("key", key)
+	}
+	record.Set("version_id", state.VersionID)
+	record.Set("size", state.Size)
+	record.Set("etag", state.ETag)
+	record.Set("content_type", state.ContentType)
+	record.Set("sniffed_type", sniffed)
+	record.Set("kind", classify(sniffed, state.ContentType))
+	record.Set("user_metadata", userMetadata(state.UserMetadata))
+	lastModified, err := types.ParseDateTime(state.LastModified)
+	if err != nil {
+		return "", fmt.Errorf("convert last-modified of %s/%s: %w", bucket, key, err)
+	}
+	record.Set("last_modified", lastModified)
+
+	if err := ix.app.SaveWithContext(ctx, record); err != nil {
+		return "", fmt.Errorf("save row of %s/%s: %w", bucket, key, err)
+	}
+	if exists {
+		return actionUpdated, nil
+	}
+	return actionCreated, nil
+}
+
+// sameObject reports whether the row already says what MinIO says.
+func sameObject(record *core.Record, state objectState) bool {
+	if record.GetString("etag") != state.ETag ||
+		record.GetInt("size") != int(state.Size) ||
+		record.GetString("version_id") != state.VersionID ||
+		record.GetString("content_type") != state.ContentType ||
+		!record.GetDateTime("last_modified").Time().Equal(state.LastModified) {
+		return false
+	}
+
+	var stored map[string]string
+	raw, _ := json.Marshal(record.Get("user_metadata"))
+	_ = json.Unmarshal(raw, &stored)
+	return maps.Equal(stored, userMetadata(state.UserMetadata))
+}
+
+// userMetadata is never nil, so the column holds {} rather than null for an
+// object without metadata.
+func userMetadata(metadata map[string]string) map[string]string {
+	if metadata == nil {
+		return map[string]string{}
+	}
+	return metadata
+}
+
+// RecordID is the row id of a key: derived from bucket and key, so every
+// node names the same object the same way and lookups need no index.
+func RecordID(bucket, key string) string {
+	sum := sha256.Sum256([]byte(bucket + "\x00" + key))
+	return hex.EncodeToString(sum[:])[:15]
+}

@@ -1,0 +1,179 @@
+package hooks
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/arrow-mino/arrow-mino/migrations"
+)
+
+// progressEvery is how often a long reconcile reports how far it got.
+const progressEvery = 2 * time.Second
+
+// ReconcileResult counts what one reconcile pass of a bucket did.
+type ReconcileResult struct {
+	Bucket    string
+	Listed    int
+	Checked   int
+	Created   int
+	Updated   int
+	Deleted   int
+	Failed    int
+	Started   time.Time
+	Duration  time.Duration
+	FirstFail error
+}
+
+// indexedRow is what the table holds for a key, enough to tell whether the
+// listing disagrees.
+type indexedRow struct {
+	ETag         string
+	Size         int64
+	LastModified string
+	Updated      string
+}
+
+// Reconcile lists the bucket and makes the table match it: keys missing or
+// different in the table are synced, and rows whose key is no longer
+// listed are checked and deleted. Rows written after the pass began are
+// left alone, since live events may have added them after the listing
+// passed their place. Every change goes through the indexer, so it never
+// races the event consumer on the same key.
+func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResult, error) {
+	result := ReconcileResult{Bucket: bucket, Started: time.Now().UTC()}
+	startedText := types.NowDateTime().String()
+	logger := ix.logger.With("bucket", bucket)
+
+	rows, err := ix.indexedRows(bucket)
+	if err != nil {
+		return result, err
+	}
+	logger.Info("reconcile started", "indexed", len(rows))
+
+	var (
+		wg                              sync.WaitGroup
+		mu                              sync.Mutex
+		checked, created, updated, gone atomic.Int64
+	)
+	done := func(action string, err error) {
+		defer wg.Done()
+		checked.Add(1)
+		if err != nil {
+			mu.Lock()
+			result.Failed++
+			if result.FirstFail == nil {
+				result.FirstFail = err
+			}
+			mu.Unlock()
+			return
+		}
+		switch action {
+		case actionCreated:
+			created.Add(1)
+		case actionUpdated:
+			updated.Add(1)
+		case actionDeleted:
+			gone.Add(1)
+		}
+	}
+	submit := func(key string) error {
+		wg.Add(1)
+		if err := ix.Submit(ctx, bucket, key, done); err != nil {
+			wg.Done()
+			return err
+		}
+		return nil
+	}
+
+	nextReport := time.Now().Add(progressEvery)
+	report := func(stage string) {
+		if time.Now().Before(nextReport) {
+			return
+		}
+		nextReport = time.Now().Add(progressEvery)
+		logger.Info("reconcile progress", "stage", stage, "listed", result.Listed,
+			"checked", checked.Load(), "created", created.Load(), "updated", updated.Load(), "deleted", gone.Load())
+	}
+
+	listing := ix.store.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true})
+	for object := range listing {
+		if object.Err != nil {
+			wg.Wait()
+			return result, fmt.Errorf("list bucket %s: %w", bucket, object.Err)
+		}
+		result.Listed++
+
+		row, indexed := rows[object.Key]
+		delete(rows, object.Key)
+		if indexed && row.ETag == object.ETag && row.Size == object.Size {
+			continue
+		}
+		if err := submit(object.Key); err != nil {
+			wg.Wait()
+			return result, err
+		}
+		report("listing")
+	}
+
+	for key, row := range rows {
+		if row.Updated >= startedText {
+			continue
+		}
+		if err := submit(key); err != nil {
+			wg.Wait()
+			return result, err
+		}
+		report("sweeping")
+	}
+
+	wg.Wait()
+	result.Checked = int(checked.Load())
+	result.Created = int(created.Load())
+	result.Updated = int(updated.Load())
+	result.Deleted = int(gone.Load())
+	result.Duration = time.Since(result.Started)
+
+	if err := ix.markReconciled(bucket, result.Started); err != nil {
+		return result, err
+	}
+	ix.onChange(bucket)
+
+	logger.Info("reconcile finished", "listed", result.Listed, "checked", result.Checked,
+		"created", result.Created, "updated", result.Updated, "deleted", result.Deleted,
+		"failed", result.Failed, "duration", result.Duration.Round(time.Millisecond))
+	if result.Failed > 0 {
+		return result, fmt.Errorf("reconcile %s: %d keys failed, first: %w", bucket, result.Failed, result.FirstFail)
+	}
+	return result, nil
+}
+
+func (ix *Indexer) indexedRows(bucket string) (map[string]indexedRow, error) {
+	var rows []struct {
+		Key          string `db:"key"`
+		ETag         string `db:"etag"`
+		Size         int64  `db:"size"`
+		LastModified string `db:"last_modified"`
+		Updated      string `db:"updated"`
+	}
+	err := ix.app.DB().
+		Select("key", "etag", "size", "last_modified", "updated").
+		From(migrations.ObjectsCollection).
+		Where(dbx.HashExp{"bucket": bucket}).
+		All(&rows)
+	if err != nil {
+		return nil, fmt.Errorf("read indexed rows of bucket %s: %w", bucket, err)
+	}
+
+	indexed := make(map[string]indexedRow, len(rows))
+	for _, row := range rows {
+		indexed[row.Key] = indexedRow{ETag: row.ETag, Size: row.Size, LastModified: row.LastModified, Updated: row.Updated}
+	}
+	return indexed, nil
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/nats-io/nats.go"
+
+	"github.com/arrow-mino/arrow-mino/broker"
+)
+
+const convergeTimeout = 30 * time.Second
+
+// awkwardKeys are keys that break naive event decoding: MinIO query-escapes
+// keys in events, so '+', '%', spaces and unicode must all round-trip.
+var awkwardKeys = []string{
+	"docs/hello world.txt",
+	"docs/hello+world.txt",
+	"weird/a+b c%20d&e=f?g#h.txt",
+	"percent/100%.txt",
+	"percent/%2F.txt",
+	"unicode/ünïcødé 日本語 😀.txt",
+	"unicode/NFC-caf\u00e9.txt",
+	"unicode/NFD-cafe\u0301.txt",
+	"folder/",
+	"deep/a/b/c/d/e/f/g/h.txt",
+	"quote's \"double\".txt",
+	"tilde~star*paren(1).txt",
+	" leading and trailing space ",
+	strings.Repeat("long/", 150) + "end.txt",
+}
+
+func TestIntegrationIngestMinIONATS(t *testing.T) {
+	s := startStack(t, "demo")
+
+	// Real media under honest and dishonest names and declared types.
+	media, err := os.ReadDir(filepath.Join("testdata", "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, entry := range media {
+		if entry.Name() == "SOURCES.md" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("testdata", "media", entry.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.put("demo", "media/"+entry.Name(), data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	}
+	for i, key := range awkwardKeys {
+		s.put("demo", key, []byte(strings.Repeat("x", i)), minio.PutObjectOptions{
+			ContentType:  "text/plain",
+			UserMetadata: map[string]string{"Author": "Zoë Example", "Index": string(rune('a' + i))},
+		})
+	}
+
+	rows := s.waitConverged("demo", convergeTimeout)
+
+	t.Run("content types are sniffed from the bytes", func(t *testing.T) {
+		want := map[string][2]string{
+			"media/canon_eos40d.jpg":  {"image/jpeg", "image"},
+			"media/png_named_as.jpg":  {"image/png", "image"},
+			"media/one_pixel.gif":     {"image/gif", "image"},
+			"media/lossy_simple.webp": {"image/webp", "image"},
+			"media/hevc.mp4":          {"video/mp4", "video"},
+			"media/h264_vorbis.mkv":   {"video/matroska", "video"},
+			"media/id3v24.mp3":        {"audio/mpeg", "audio"},
+			"media/zero_bytes.jpg":    {"application/x-empty", "other"},
+		}
+		for key, expected := range want {
+			row := rows[key]
+			if row.Sniffed != expected[0] || row.Kind != expected[1] {
+				t.Errorf("%s: sniffed %q kind %q, want %q %q", key, row.Sniffed, row.Kind, expected[0], expected[1])
+			}
+			if row.ContentType != "application/octet-stream" {
+				t.Errorf("%s: declared type %q, want application/octet-stream", key, row.ContentType)
+			}
+		}
+	})
+
+	t.Run("awkward keys keep their exact bytes and metadata", func(t *testing.T) {
+		for i, key := range awkwardKeys {
+			row, ok := rows[key]
+			if !ok {
+				t.Errorf("no row for %q", key)
+				continue
+			}
+			if row.Size != int64(i) {
+				t.Errorf("%q: size %d, want %d", key, row.Size, i)
+			}
+			if !strings.Contains(row.Metadata, `"Author":"Zoë Example"`) {
+				t.Errorf("%q: user metadata %s lacks the author", key, row.Metadata)
+			}
+		}
+	})
+
+	t.Run("bucket row counts objects and bytes", func(t *testing.T) {
+		objects, err := s.truth("demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		for _, object := range objects {
+			total += object.Size
+		}
+		s.eventually(10*time.Second, "bucket stats", func() error {
+			values, err := s.query("SELECT object_count, bytes, watched FROM buckets WHERE name = 'demo'")
+			if err != nil {
+				return err
+			}
+			if len(values) != 1 || values[0][0] != int64(len(objects)) || values[0][1] != total || values[0][2] != true {
+				return errorf("bucket row %v, want [%d %d true]", values, len(objects), total)
+			}
+			return nil
+		})
+	})
+}
+
+func TestIntegrationOverwriteDeleteCopyMultipart(t *testing.T) {
+	s := startStack(t, "demo")
+	ctx := context.Background()
+
+	s.put("demo", "a.txt", []byte("first"), minio.PutObjectOptions{})
+	s.put("demo", "b.txt", []byte("bee"), minio.PutObjectOptions{})
+	s.put("demo", "gone.txt", []byte("soon gone"), minio.PutObjectOptions{})
+	s.waitConverged("demo", convergeTimeout)
+
+	// Overwrite, delete, server-side copy, and a multipart upload of three
+	// parts.
+	second := s.put("demo", "a.txt", []byte("second, longer"), minio.PutObjectOptions{})
+	s.remove("demo", "gone.txt", minio.RemoveObjectOptions{})
+	_, err := s.s3.CopyObject(ctx,
+		minio.CopyDestOptions{Bucket: "demo", Object: "copies/b copy.txt"},
+		minio.CopySrcOptions{Bucket: "demo", Object: "b.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), (11<<20)/16)
+	_, err = s.s3.PutObject(ctx, "demo", "big/multi part.bin", bytes.NewReader(big), -1,
+		minio.PutObjectOptions{PartSize: 5 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rows := s.waitConverged("demo", convergeTimeout)
+	if rows["a.txt"].ETag != second.ETag || rows["a.txt"].Size != int64(len("second, longer")) {
+		t.Errorf("a.txt row %+v, want the second upload %s", rows["a.txt"], second.ETag)
+	}
+	if _, ok := rows["gone.txt"]; ok {
+		t.Error("gone.txt still indexed")
+	}
+	if !strings.HasSuffix(rows["big/multi part.bin"].ETag, "-3") {
+		t.Errorf("multipart etag %q, want three parts", rows["big/multi part.bin"].ETag)
+	}
+	if rows["copies/b copy.txt"].Size != 3 {
+		t.Errorf("copy row %+v", rows["copies/b copy.txt"])
+	}
+}
+
+func TestIntegrationVersionedDeleteMarkers(t *testing.T) {
+	s := startStack(t, "vers")
+	ctx := context.Background()
+	if err := s.s3.EnableVersioning(ctx, "vers"); err != nil {
+		t.Fatal(err)
+	}
+
+	v1 := s.put("vers", "report.pdf", []byte("%PDF-1.4 version one"), minio.PutObjectOptions{})
+	v2 := s.put("vers", "report.pdf", []byte("%PDF-1.4 version two!"), minio.PutObjectOptions{})
+	rows := s.waitConverged("vers", convergeTimeout)
+	if rows["report.pdf"].VersionID != v2.VersionID || rows["report.pdf"].Kind != "document" {
+		t.Fatalf("row %+v, want version %s as a document", rows["report.pdf"], v2.VersionID)
+	}
+
+	// A delete without a version id adds a delete marker: the key is gone.
+	s.remove("vers", "report.pdf", minio.RemoveObjectOptions{})
+	rows = s.waitConverged("vers", convergeTimeout)
+	if _, ok := rows["report.pdf"]; ok {
+		t.Fatal("report.pdf still indexed behind a delete marker")
+	}
+
+	// Removing the marker brings v2 back, though MinIO reports it as
+	// DeleteMarkerCreated.
+	marker := latestVersion(t, s, "vers", "report.pdf")
+	if !marker.IsDeleteMarker {
+		t.Fatalf("latest version %+v is not a delete marker", marker)
+	}
+	s.remove("vers", "report.pdf", minio.RemoveObjectOptions{VersionID: marker.VersionID})
+	rows = s.waitConverged("vers", convergeTimeout)
+	if rows["report.pdf"].VersionID != v2.VersionID {
+		t.Fatalf("after removing the marker: row %+v, want version %s", rows["report.pdf"], v2.VersionID)
+	}
+
+	// Deleting the current version makes the older one current.
+	s.remove("vers", "report.pdf", minio.RemoveObjectOptions{VersionID: v2.VersionID})
+	s.eventually(convergeTimeout, "v1 is current", func() error {
+		rows, err := s.rows("vers")
+		if err != nil {
+			return err
+		}
+		if rows["report.pdf"].VersionID != v1.VersionID || rows["report.pdf"].ETag != v1.ETag {
+			return errorf("row %+v, want version %s", rows["report.pdf"], v1.VersionID)
+		}
+		return nil
+	})
+}
+
+func latestVersion(t *testing.T, s *stack, bucket, key string) minio.ObjectInfo {
+	t.Helper()
+	for version := range s.s3.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{
+		WithVersions: true, Prefix: key,
+	}) {
+		if version.Err != nil {
+			t.Fatal(version.Err)
+		}
+		if version.Key == key && version.IsLatest {
+			return version
+		}
+	}
+	t.Fatalf("no latest version of %s", key)
+	return minio.ObjectInfo{}
+}
+
+func TestIntegrationRestartAndPurgeConverge(t *testing.T) {
+	s := startStack(t, "demo")
+	ctx := context.Background()
+
+	for i := range 20 {
+		s.put("demo", keyf("keep/%02d.txt", i), []byte("keep"), minio.PutObjectOptions{})
+		s.put("demo", keyf("purge/%02d.txt", i), []byte("purge"), minio.PutObjectOptions{})
+	}
+	s.waitConverged("demo", convergeTimeout)
+
+	// With arrow-mino (and so NATS) down, MinIO's events are lost; the
+	// reconcile at start-up must find every change.
+	s.restartApp(func() {
+		for i := range 10 {
+			s.put("demo", keyf("while-down/%02d.txt", i), []byte("new"), minio.PutObjectOptions{})
+			s.remove("demo", keyf("keep/%02d.txt", i), minio.RemoveObjectOptions{})
+		}
+		s.put("demo", "keep/15.txt", []byte("changed while down"), minio.PutObjectOptions{})
+	})
+	rows := s.waitConverged("demo", convergeTimeout)
+	if rows["keep/15.txt"].Size != int64(len("changed while down")) {
+		t.Errorf("keep/15.txt row %+v not updated", rows["keep/15.txt"])
+	}
+
+	// A forced prefix delete sends no events at all; the reconcile command
+	// catches it.
+	if err := s.s3.RemoveObject(ctx, "demo", "purge/", minio.RemoveObjectOptions{ForceDelete: true}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	rows, err := s.rows("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rows["purge/00.txt"]; !ok {
+		t.Fatal("purge/00.txt vanished without a reconcile: did MinIO send an event after all?")
+	}
+
+	out, err := execOutput(testBinary, append([]string{"reconcile", "demo"}, s.flags()...)...)
+	if err != nil {
+		t.Fatalf("reconcile command: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "deleted 20") {
+		t.Errorf("reconcile output %q, want 20 deletions", out)
+	}
+	s.waitConverged("demo", convergeTimeout)
+}
+
+func TestIntegrationMalformedEventIsKept(t *testing.T) {
+	s := startStack(t, "demo")
+
+	conn, err := nats.Connect("nats://"+s.natsAddr, nats.UserInfo(s.secrets.NATSUser, s.secrets.NATSPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, payload := range []string{"not json at all", `{"Records":[]}`, `{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"demo"},"object":{"key":"%zz"}}}]}`} {
+		if err := conn.Publish(broker.Subject, []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Ingest goes on after the bad events.
+	s.put("demo", "after.txt", []byte("still indexed"), minio.PutObjectOptions{})
+	s.waitConverged("demo", convergeTimeout)
+
+	s.eventually(convergeTimeout, "bad events recorded", func() error {
+		values, err := s.query("SELECT payload, error, sequence FROM ingest_errors ORDER BY sequence")
+		if err != nil {
+			return err
+		}
+		if len(values) != 3 {
+			return errorf("%d ingest errors, want 3: %v", len(values), values)
+		}
+		if values[0][0] != "not json at all" || !strings.Contains(asString(values[0][1]), "decode event JSON") {
+			return errorf("first ingest error %v", values[0])
+		}
+		if !strings.Contains(asString(values[2][1]), "decode object key") {
+			return errorf("third ingest error %v", values[2])
+		}
+		return nil
+	})
+}
