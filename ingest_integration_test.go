@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/arrow-mino/arrow-mino/broker"
+	"github.com/arrow-mino/arrow-mino/internal/teststack"
 )
 
 const convergeTimeout = 30 * time.Second
@@ -37,7 +38,7 @@ var awkwardKeys = []string{
 }
 
 func TestIntegrationIngestMinIONATS(t *testing.T) {
-	s := startStack(t, "demo")
+	s := teststack.Start(t, "demo")
 
 	// Real media under honest and dishonest names and declared types.
 	media, err := os.ReadDir(filepath.Join("testdata", "media"))
@@ -52,16 +53,16 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.put("demo", "media/"+entry.Name(), data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+		s.Put("demo", "media/"+entry.Name(), data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
 	}
 	for i, key := range awkwardKeys {
-		s.put("demo", key, []byte(strings.Repeat("x", i)), minio.PutObjectOptions{
+		s.Put("demo", key, []byte(strings.Repeat("x", i)), minio.PutObjectOptions{
 			ContentType:  "text/plain",
 			UserMetadata: map[string]string{"Author": "Zoë Example", "Index": string(rune('a' + i))},
 		})
 	}
 
-	rows := s.waitConverged("demo", convergeTimeout)
+	rows := s.WaitConverged("demo", convergeTimeout)
 
 	t.Run("content types are sniffed from the bytes", func(t *testing.T) {
 		want := map[string][2]string{
@@ -102,7 +103,7 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 	})
 
 	t.Run("bucket row counts objects and bytes", func(t *testing.T) {
-		objects, err := s.truth("demo")
+		objects, err := s.Truth("demo")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,8 +111,8 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 		for _, object := range objects {
 			total += object.Size
 		}
-		s.eventually(10*time.Second, "bucket stats", func() error {
-			values, err := s.query("SELECT object_count, bytes, watched FROM buckets WHERE name = 'demo'")
+		s.Eventually(10*time.Second, "bucket stats", func() error {
+			values, err := s.Query("SELECT object_count, bytes, watched FROM buckets WHERE name = 'demo'")
 			if err != nil {
 				return err
 			}
@@ -124,32 +125,32 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 }
 
 func TestIntegrationOverwriteDeleteCopyMultipart(t *testing.T) {
-	s := startStack(t, "demo")
+	s := teststack.Start(t, "demo")
 	ctx := context.Background()
 
-	s.put("demo", "a.txt", []byte("first"), minio.PutObjectOptions{})
-	s.put("demo", "b.txt", []byte("bee"), minio.PutObjectOptions{})
-	s.put("demo", "gone.txt", []byte("soon gone"), minio.PutObjectOptions{})
-	s.waitConverged("demo", convergeTimeout)
+	s.Put("demo", "a.txt", []byte("first"), minio.PutObjectOptions{})
+	s.Put("demo", "b.txt", []byte("bee"), minio.PutObjectOptions{})
+	s.Put("demo", "gone.txt", []byte("soon gone"), minio.PutObjectOptions{})
+	s.WaitConverged("demo", convergeTimeout)
 
 	// Overwrite, delete, server-side copy, and a multipart upload of three
 	// parts.
-	second := s.put("demo", "a.txt", []byte("second, longer"), minio.PutObjectOptions{})
-	s.remove("demo", "gone.txt", minio.RemoveObjectOptions{})
-	_, err := s.s3.CopyObject(ctx,
+	second := s.Put("demo", "a.txt", []byte("second, longer"), minio.PutObjectOptions{})
+	s.Remove("demo", "gone.txt", minio.RemoveObjectOptions{})
+	_, err := s.S3.CopyObject(ctx,
 		minio.CopyDestOptions{Bucket: "demo", Object: "copies/b copy.txt"},
 		minio.CopySrcOptions{Bucket: "demo", Object: "b.txt"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef"), (11<<20)/16)
-	_, err = s.s3.PutObject(ctx, "demo", "big/multi part.bin", bytes.NewReader(big), -1,
+	_, err = s.S3.PutObject(ctx, "demo", "big/multi part.bin", bytes.NewReader(big), -1,
 		minio.PutObjectOptions{PartSize: 5 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	rows := s.waitConverged("demo", convergeTimeout)
+	rows := s.WaitConverged("demo", convergeTimeout)
 	if rows["a.txt"].ETag != second.ETag || rows["a.txt"].Size != int64(len("second, longer")) {
 		t.Errorf("a.txt row %+v, want the second upload %s", rows["a.txt"], second.ETag)
 	}
@@ -165,22 +166,22 @@ func TestIntegrationOverwriteDeleteCopyMultipart(t *testing.T) {
 }
 
 func TestIntegrationVersionedDeleteMarkers(t *testing.T) {
-	s := startStack(t, "vers")
+	s := teststack.Start(t, "vers")
 	ctx := context.Background()
-	if err := s.s3.EnableVersioning(ctx, "vers"); err != nil {
+	if err := s.S3.EnableVersioning(ctx, "vers"); err != nil {
 		t.Fatal(err)
 	}
 
-	v1 := s.put("vers", "report.pdf", []byte("%PDF-1.4 version one"), minio.PutObjectOptions{})
-	v2 := s.put("vers", "report.pdf", []byte("%PDF-1.4 version two!"), minio.PutObjectOptions{})
-	rows := s.waitConverged("vers", convergeTimeout)
+	v1 := s.Put("vers", "report.pdf", []byte("%PDF-1.4 version one"), minio.PutObjectOptions{})
+	v2 := s.Put("vers", "report.pdf", []byte("%PDF-1.4 version two!"), minio.PutObjectOptions{})
+	rows := s.WaitConverged("vers", convergeTimeout)
 	if rows["report.pdf"].VersionID != v2.VersionID || rows["report.pdf"].Kind != "document" {
 		t.Fatalf("row %+v, want version %s as a document", rows["report.pdf"], v2.VersionID)
 	}
 
 	// A delete without a version id adds a delete marker: the key is gone.
-	s.remove("vers", "report.pdf", minio.RemoveObjectOptions{})
-	rows = s.waitConverged("vers", convergeTimeout)
+	s.Remove("vers", "report.pdf", minio.RemoveObjectOptions{})
+	rows = s.WaitConverged("vers", convergeTimeout)
 	if _, ok := rows["report.pdf"]; ok {
 		t.Fatal("report.pdf still indexed behind a delete marker")
 	}
@@ -191,16 +192,16 @@ func TestIntegrationVersionedDeleteMarkers(t *testing.T) {
 	if !marker.IsDeleteMarker {
 		t.Fatalf("latest version %+v is not a delete marker", marker)
 	}
-	s.remove("vers", "report.pdf", minio.RemoveObjectOptions{VersionID: marker.VersionID})
-	rows = s.waitConverged("vers", convergeTimeout)
+	s.Remove("vers", "report.pdf", minio.RemoveObjectOptions{VersionID: marker.VersionID})
+	rows = s.WaitConverged("vers", convergeTimeout)
 	if rows["report.pdf"].VersionID != v2.VersionID {
 		t.Fatalf("after removing the marker: row %+v, want version %s", rows["report.pdf"], v2.VersionID)
 	}
 
 	// Deleting the current version makes the older one current.
-	s.remove("vers", "report.pdf", minio.RemoveObjectOptions{VersionID: v2.VersionID})
-	s.eventually(convergeTimeout, "v1 is current", func() error {
-		rows, err := s.rows("vers")
+	s.Remove("vers", "report.pdf", minio.RemoveObjectOptions{VersionID: v2.VersionID})
+	s.Eventually(convergeTimeout, "v1 is current", func() error {
+		rows, err := s.Rows("vers")
 		if err != nil {
 			return err
 		}
@@ -211,9 +212,9 @@ func TestIntegrationVersionedDeleteMarkers(t *testing.T) {
 	})
 }
 
-func latestVersion(t *testing.T, s *stack, bucket, key string) minio.ObjectInfo {
+func latestVersion(t *testing.T, s *teststack.Stack, bucket, key string) minio.ObjectInfo {
 	t.Helper()
-	for version := range s.s3.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{
+	for version := range s.S3.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{
 		WithVersions: true, Prefix: key,
 	}) {
 		if version.Err != nil {
@@ -228,36 +229,36 @@ func latestVersion(t *testing.T, s *stack, bucket, key string) minio.ObjectInfo 
 }
 
 func TestIntegrationRestartAndPurgeConverge(t *testing.T) {
-	s := startStack(t, "demo")
+	s := teststack.Start(t, "demo")
 	ctx := context.Background()
 
 	for i := range 20 {
-		s.put("demo", keyf("keep/%02d.txt", i), []byte("keep"), minio.PutObjectOptions{})
-		s.put("demo", keyf("purge/%02d.txt", i), []byte("purge"), minio.PutObjectOptions{})
+		s.Put("demo", keyf("keep/%02d.txt", i), []byte("keep"), minio.PutObjectOptions{})
+		s.Put("demo", keyf("purge/%02d.txt", i), []byte("purge"), minio.PutObjectOptions{})
 	}
-	s.waitConverged("demo", convergeTimeout)
+	s.WaitConverged("demo", convergeTimeout)
 
 	// With arrow-mino (and so NATS) down, MinIO's events are lost; the
 	// reconcile at start-up must find every change.
-	s.restartApp(func() {
+	s.RestartApp(func() {
 		for i := range 10 {
-			s.put("demo", keyf("while-down/%02d.txt", i), []byte("new"), minio.PutObjectOptions{})
-			s.remove("demo", keyf("keep/%02d.txt", i), minio.RemoveObjectOptions{})
+			s.Put("demo", keyf("while-down/%02d.txt", i), []byte("new"), minio.PutObjectOptions{})
+			s.Remove("demo", keyf("keep/%02d.txt", i), minio.RemoveObjectOptions{})
 		}
-		s.put("demo", "keep/15.txt", []byte("changed while down"), minio.PutObjectOptions{})
+		s.Put("demo", "keep/15.txt", []byte("changed while down"), minio.PutObjectOptions{})
 	})
-	rows := s.waitConverged("demo", convergeTimeout)
+	rows := s.WaitConverged("demo", convergeTimeout)
 	if rows["keep/15.txt"].Size != int64(len("changed while down")) {
 		t.Errorf("keep/15.txt row %+v not updated", rows["keep/15.txt"])
 	}
 
 	// A forced prefix delete sends no events at all; the reconcile command
 	// catches it.
-	if err := s.s3.RemoveObject(ctx, "demo", "purge/", minio.RemoveObjectOptions{ForceDelete: true}); err != nil {
+	if err := s.S3.RemoveObject(ctx, "demo", "purge/", minio.RemoveObjectOptions{ForceDelete: true}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	rows, err := s.rows("demo")
+	rows, err := s.Rows("demo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,20 +266,20 @@ func TestIntegrationRestartAndPurgeConverge(t *testing.T) {
 		t.Fatal("purge/00.txt vanished without a reconcile: did MinIO send an event after all?")
 	}
 
-	out, err := execOutput(testBinary, append([]string{"reconcile", "demo"}, s.flags()...)...)
+	out, err := execOutput(s.Bin, append([]string{"reconcile", "demo"}, s.Flags()...)...)
 	if err != nil {
 		t.Fatalf("reconcile command: %v\n%s", err, out)
 	}
 	if !strings.Contains(out, "deleted 20") {
 		t.Errorf("reconcile output %q, want 20 deletions", out)
 	}
-	s.waitConverged("demo", convergeTimeout)
+	s.WaitConverged("demo", convergeTimeout)
 }
 
 func TestIntegrationMalformedEventIsKept(t *testing.T) {
-	s := startStack(t, "demo")
+	s := teststack.Start(t, "demo")
 
-	conn, err := nats.Connect("nats://"+s.natsAddr, nats.UserInfo(s.secrets.NATSUser, s.secrets.NATSPassword))
+	conn, err := nats.Connect("nats://"+s.NATSAddr, nats.UserInfo(s.Secrets.NATSUser, s.Secrets.NATSPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,21 +291,21 @@ func TestIntegrationMalformedEventIsKept(t *testing.T) {
 	}
 
 	// Ingest goes on after the bad events.
-	s.put("demo", "after.txt", []byte("still indexed"), minio.PutObjectOptions{})
-	s.waitConverged("demo", convergeTimeout)
+	s.Put("demo", "after.txt", []byte("still indexed"), minio.PutObjectOptions{})
+	s.WaitConverged("demo", convergeTimeout)
 
-	s.eventually(convergeTimeout, "bad events recorded", func() error {
-		values, err := s.query("SELECT payload, error, sequence FROM ingest_errors ORDER BY sequence")
+	s.Eventually(convergeTimeout, "bad events recorded", func() error {
+		values, err := s.Query("SELECT payload, error, sequence FROM ingest_errors ORDER BY sequence")
 		if err != nil {
 			return err
 		}
 		if len(values) != 3 {
 			return errorf("%d ingest errors, want 3: %v", len(values), values)
 		}
-		if values[0][0] != "not json at all" || !strings.Contains(asString(values[0][1]), "decode event JSON") {
+		if values[0][0] != "not json at all" || !strings.Contains(teststack.AsString(values[0][1]), "decode event JSON") {
 			return errorf("first ingest error %v", values[0])
 		}
-		if !strings.Contains(asString(values[2][1]), "decode object key") {
+		if !strings.Contains(teststack.AsString(values[2][1]), "decode object key") {
 			return errorf("third ingest error %v", values[2])
 		}
 		return nil

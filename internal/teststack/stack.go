@@ -1,4 +1,7 @@
-package main
+// Package teststack starts the real parts arrow-mino runs with, a MinIO
+// process and an arrow-mino process with embedded NATS, on free loopback
+// ports in a temporary folder, for integration tests and benchmarks.
+package teststack
 
 import (
 	"bytes"
@@ -9,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -25,112 +29,132 @@ import (
 	"github.com/arrow-mino/arrow-mino/minioserver"
 )
 
-// testBinary is arrow-mino built once for every integration test.
-var testBinary string
+var (
+	buildOnce   sync.Once
+	builtBinary string
+	buildErr    error
+)
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "arrow-mino-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+// Binary builds arrow-mino once per test process and returns its path;
+// the MinIO server from .bin/ is linked beside it, where the program's
+// `minio` command looks first.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		root := repoRoot()
+		dir, err := os.MkdirTemp("", "arrow-mino-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBinary = filepath.Join(dir, "arrow-mino")
+
+		build := exec.Command("go", "build", "-o", builtBinary, ".")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build arrow-mino: %v\n%s", err, out)
+			return
+		}
+
+		minioBinary := filepath.Join(root, ".bin", "minio")
+		if _, err := os.Stat(minioBinary); err != nil {
+			buildErr = fmt.Errorf("MinIO server missing at %s: run `make 0-dep` (make test does it)", minioBinary)
+			return
+		}
+		buildErr = os.Symlink(minioBinary, filepath.Join(dir, "minio"))
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
 	}
-	testBinary = filepath.Join(dir, "arrow-mino")
-
-	build := exec.Command("go", "build", "-o", testBinary, ".")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build arrow-mino:", err)
-		os.Exit(1)
-	}
-
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return builtBinary
 }
 
-// stack is a MinIO process and an arrow-mino process (embedded NATS) on
+// repoRoot is the folder of go.mod, two levels above this file.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Stack is a MinIO process and an arrow-mino process (embedded NATS) on
 // free loopback ports, sharing one temporary data folder.
-type stack struct {
-	t       *testing.T
+type Stack struct {
+	t testing.TB
+	// Bin is the arrow-mino executable.
+	Bin     string
 	root    string
 	buckets []string
 
-	s3Addr, consoleAddr, httpAddr, flightAddr, natsAddr string
+	s3Addr, consoleAddr string
 
-	secrets minioserver.Secrets
-	s3      *minio.Client
+	// HTTPAddr, FlightAddr and NATSAddr are where arrow-mino listens.
+	HTTPAddr, FlightAddr, NATSAddr string
+
+	// Secrets are the generated credentials of this stack.
+	Secrets minioserver.Secrets
+
+	// S3 is a client of the stack's MinIO, as the root user.
+	S3 *minio.Client
 
 	mu   sync.Mutex
 	logs map[string]*bytes.Buffer
 	app  *exec.Cmd
 }
 
-// startStack starts MinIO and arrow-mino watching the given buckets, and
+// Start starts MinIO and arrow-mino watching the given buckets, and
 // waits until the first reconcile of each has run.
-func startStack(t *testing.T, buckets ...string) *stack {
+func Start(t testing.TB, buckets ...string) *Stack {
 	t.Helper()
-	minioBinary, err := filepath.Abs(filepath.Join(".bin", "minio"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(minioBinary); err != nil {
-		t.Fatalf("MinIO server missing at %s: run `make 0-dep` (make test does it)", minioBinary)
-	}
-
-	s := &stack{
+	s := &Stack{
 		t:           t,
+		Bin:         Binary(t),
 		root:        t.TempDir(),
 		buckets:     buckets,
 		s3Addr:      freeAddr(t),
 		consoleAddr: freeAddr(t),
-		httpAddr:    freeAddr(t),
-		flightAddr:  freeAddr(t),
-		natsAddr:    freeAddr(t),
+		HTTPAddr:    freeAddr(t),
+		FlightAddr:  freeAddr(t),
+		NATSAddr:    freeAddr(t),
 		logs:        map[string]*bytes.Buffer{},
 	}
-	if err := os.Symlink(minioBinary, filepath.Join(filepath.Dir(testBinary), "minio")); err != nil && !os.IsExist(err) {
-		t.Fatal(err)
-	}
-
 	secrets, err := minioserver.LoadOrCreateSecrets(s.root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.secrets = secrets
+	s.Secrets = secrets
 
 	minioProc := s.spawn("minio", "minio")
 	t.Cleanup(func() { stopProcess(minioProc) })
 
-	s.s3, err = minio.New(s.s3Addr, &minio.Options{Creds: credentials.NewStaticV4(secrets.MinioUser, secrets.MinioPassword, "")})
+	s.S3, err = minio.New(s.s3Addr, &minio.Options{Creds: credentials.NewStaticV4(secrets.MinioUser, secrets.MinioPassword, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		s.stopApp()
+		s.StopApp()
 		if t.Failed() {
 			s.dumpLogs()
 		}
 	})
-	s.startApp()
+	s.StartApp()
 	return s
 }
 
-// flags are the arguments every arrow-mino subcommand gets.
-func (s *stack) flags() []string {
+// Flags are the arguments every arrow-mino subcommand gets.
+func (s *Stack) Flags() []string {
 	return []string{
 		"--dir", filepath.Join(s.root, "pb_data"),
 		"--s3", s.s3Addr,
 		"--s3-console", s.consoleAddr,
-		"--nats-listen", s.natsAddr,
-		"--flight", s.flightAddr,
+		"--nats-listen", s.NATSAddr,
+		"--flight", s.FlightAddr,
 		"--buckets", strings.Join(s.buckets, ","),
 		"--log-level", "debug",
 	}
 }
 
-func (s *stack) spawn(name string, args ...string) *exec.Cmd {
+func (s *Stack) spawn(name string, args ...string) *exec.Cmd {
 	s.t.Helper()
-	cmd := exec.Command(testBinary, append(args, s.flags()...)...)
+	cmd := exec.Command(s.Bin, append(args, s.Flags()...)...)
 	s.mu.Lock()
 	buffer := s.logs[name]
 	if buffer == nil {
@@ -146,14 +170,14 @@ func (s *stack) spawn(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// startApp runs `arrow-mino serve` and waits until every bucket has been
+// StartApp runs `arrow-mino serve` and waits until every bucket has been
 // reconciled once.
-func (s *stack) startApp() {
+func (s *Stack) StartApp() {
 	s.t.Helper()
-	s.app = s.spawn("app", "serve", "--http", s.httpAddr)
-	s.eventually(30*time.Second, "every bucket reconciled", func() error {
+	s.app = s.spawn("app", "serve", "--http", s.HTTPAddr)
+	s.Eventually(30*time.Second, "every bucket reconciled", func() error {
 		for _, bucket := range s.buckets {
-			if !strings.Contains(s.log("app"), `msg="reconcile finished" component=ingest bucket=`+bucket+" ") {
+			if !strings.Contains(s.Log("app"), `msg="reconcile finished" component=ingest bucket=`+bucket+" ") {
 				return fmt.Errorf("bucket %s not reconciled yet", bucket)
 			}
 		}
@@ -161,27 +185,28 @@ func (s *stack) startApp() {
 	})
 }
 
-// stopApp stops arrow-mino with SIGTERM, as Ctrl-C would.
-func (s *stack) stopApp() {
+// StopApp stops arrow-mino with SIGTERM, as Ctrl-C would.
+func (s *Stack) StopApp() {
 	if s.app != nil {
 		stopProcess(s.app)
 		s.app = nil
 	}
 }
 
-// restartApp stops arrow-mino, runs between (with the app down), and starts
+// RestartApp stops arrow-mino, runs between (with the app down), and starts
 // it again; the log is cleared so waits see only the new run.
-func (s *stack) restartApp(between func()) {
+func (s *Stack) RestartApp(between func()) {
 	s.t.Helper()
-	s.stopApp()
+	s.StopApp()
 	between()
 	s.mu.Lock()
 	s.logs["app"].Reset()
 	s.mu.Unlock()
-	s.startApp()
+	s.StartApp()
 }
 
-func (s *stack) log(name string) string {
+// Log is what the named process ("minio" or "app") has printed so far.
+func (s *Stack) Log(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if buffer := s.logs[name]; buffer != nil {
@@ -190,9 +215,9 @@ func (s *stack) log(name string) string {
 	return ""
 }
 
-func (s *stack) dumpLogs() {
+func (s *Stack) dumpLogs() {
 	for _, name := range []string{"minio", "app"} {
-		text := s.log(name)
+		text := s.Log(name)
 		if len(text) > 20000 {
 			text = "...\n" + text[len(text)-20000:]
 		}
@@ -200,8 +225,8 @@ func (s *stack) dumpLogs() {
 	}
 }
 
-// eventually retries check until it passes or the timeout ends.
-func (s *stack) eventually(timeout time.Duration, what string, check func() error) {
+// Eventually retries check until it passes or the timeout ends.
+func (s *Stack) Eventually(timeout time.Duration, what string, check func() error) {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -216,8 +241,8 @@ func (s *stack) eventually(timeout time.Duration, what string, check func() erro
 	}
 }
 
-// objectRow is what the index says about one key.
-type objectRow struct {
+// ObjectRow is what the index says about one key.
+type ObjectRow struct {
 	Key         string
 	Size        int64
 	ETag        string
@@ -228,24 +253,24 @@ type objectRow struct {
 	Metadata    string
 }
 
-// rows reads a bucket's rows over Flight SQL, keyed by object key.
-func (s *stack) rows(bucket string) (map[string]objectRow, error) {
-	query := "SELECT key, size, etag, version_id, content_type, sniffed_type, kind, user_metadata FROM objects WHERE bucket = " + sqlString(bucket)
-	records, err := s.query(query)
+// Rows reads a bucket's rows over Flight SQL, keyed by object key.
+func (s *Stack) Rows(bucket string) (map[string]ObjectRow, error) {
+	query := "SELECT key, size, etag, version_id, content_type, sniffed_type, kind, user_metadata FROM objects WHERE bucket = " + SQLString(bucket)
+	records, err := s.Query(query)
 	if err != nil {
 		return nil, err
 	}
 
-	rows := map[string]objectRow{}
+	rows := map[string]ObjectRow{}
 	for _, values := range records {
-		row := objectRow{
-			Key:         asString(values[0]),
-			ETag:        asString(values[2]),
-			VersionID:   asString(values[3]),
-			ContentType: asString(values[4]),
-			Sniffed:     asString(values[5]),
-			Kind:        asString(values[6]),
-			Metadata:    asString(values[7]),
+		row := ObjectRow{
+			Key:         AsString(values[0]),
+			ETag:        AsString(values[2]),
+			VersionID:   AsString(values[3]),
+			ContentType: AsString(values[4]),
+			Sniffed:     AsString(values[5]),
+			Kind:        AsString(values[6]),
+			Metadata:    AsString(values[7]),
 		}
 		size, ok := values[1].(int64)
 		if !ok {
@@ -257,19 +282,19 @@ func (s *stack) rows(bucket string) (map[string]objectRow, error) {
 	return rows, nil
 }
 
-// query runs SQL through the arrow-go Flight SQL client, logged in as the
+// Query runs SQL through the arrow-go Flight SQL client, logged in as the
 // generated superuser, and returns every row as Go values.
-func (s *stack) query(query string) ([][]any, error) {
+func (s *Stack) Query(query string) ([][]any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	client, err := flightsql.NewClient(s.flightAddr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	client, err := flightsql.NewClient(s.FlightAddr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}
 	defer client.Close()
 
-	ctx, err = client.Client.AuthenticateBasicToken(ctx, s.secrets.SuperuserEmail, s.secrets.SuperuserPassword)
+	ctx, err = client.Client.AuthenticateBasicToken(ctx, s.Secrets.SuperuserEmail, s.Secrets.SuperuserPassword)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
@@ -303,12 +328,12 @@ func (s *stack) query(query string) ([][]any, error) {
 	return rows, nil
 }
 
-// truth lists what the bucket holds now, straight from MinIO.
-func (s *stack) truth(bucket string) (map[string]minio.ObjectInfo, error) {
+// Truth lists what the bucket holds now, straight from MinIO.
+func (s *Stack) Truth(bucket string) (map[string]minio.ObjectInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	objects := map[string]minio.ObjectInfo{}
-	for object := range s.s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+	for object := range s.S3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if object.Err != nil {
 			return nil, object.Err
 		}
@@ -317,17 +342,17 @@ func (s *stack) truth(bucket string) (map[string]minio.ObjectInfo, error) {
 	return objects, nil
 }
 
-// waitConverged waits until the index holds exactly the bucket's keys with
+// WaitConverged waits until the index holds exactly the bucket's keys with
 // their sizes and etags, and returns the rows.
-func (s *stack) waitConverged(bucket string, timeout time.Duration) map[string]objectRow {
+func (s *Stack) WaitConverged(bucket string, timeout time.Duration) map[string]ObjectRow {
 	s.t.Helper()
-	var rows map[string]objectRow
-	s.eventually(timeout, "index of "+bucket+" matches the bucket", func() error {
-		objects, err := s.truth(bucket)
+	var rows map[string]ObjectRow
+	s.Eventually(timeout, "index of "+bucket+" matches the bucket", func() error {
+		objects, err := s.Truth(bucket)
 		if err != nil {
 			return err
 		}
-		rows, err = s.rows(bucket)
+		rows, err = s.Rows(bucket)
 		if err != nil {
 			return err
 		}
@@ -336,7 +361,7 @@ func (s *stack) waitConverged(bucket string, timeout time.Duration) map[string]o
 	return rows
 }
 
-func diffIndex(objects map[string]minio.ObjectInfo, rows map[string]objectRow) error {
+func diffIndex(objects map[string]minio.ObjectInfo, rows map[string]ObjectRow) error {
 	var problems []string
 	for key, object := range objects {
 		row, ok := rows[key]
@@ -362,27 +387,31 @@ func diffIndex(objects map[string]minio.ObjectInfo, rows map[string]objectRow) e
 	return fmt.Errorf("%s", strings.Join(problems, "; "))
 }
 
-func (s *stack) put(bucket, key string, data []byte, opts minio.PutObjectOptions) minio.UploadInfo {
+// Put uploads data, failing the test on error.
+func (s *Stack) Put(bucket, key string, data []byte, opts minio.PutObjectOptions) minio.UploadInfo {
 	s.t.Helper()
-	info, err := s.s3.PutObject(context.Background(), bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	info, err := s.S3.PutObject(context.Background(), bucket, key, bytes.NewReader(data), int64(len(data)), opts)
 	if err != nil {
 		s.t.Fatalf("put %s/%s: %v", bucket, key, err)
 	}
 	return info
 }
 
-func (s *stack) remove(bucket, key string, opts minio.RemoveObjectOptions) {
+// Remove deletes a key (or a version), failing the test on error.
+func (s *Stack) Remove(bucket, key string, opts minio.RemoveObjectOptions) {
 	s.t.Helper()
-	if err := s.s3.RemoveObject(context.Background(), bucket, key, opts); err != nil {
+	if err := s.S3.RemoveObject(context.Background(), bucket, key, opts); err != nil {
 		s.t.Fatalf("remove %s/%s: %v", bucket, key, err)
 	}
 }
 
-func sqlString(text string) string {
+// SQLString quotes text as an SQL string literal (test-made text only).
+func SQLString(text string) string {
 	return "'" + strings.ReplaceAll(text, "'", "''") + "'"
 }
 
-func asString(value any) string {
+// AsString renders a value read over Flight SQL as text.
+func AsString(value any) string {
 	switch v := value.(type) {
 	case nil:
 		return ""
@@ -394,7 +423,7 @@ func asString(value any) string {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
