@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -48,7 +50,7 @@ func main() {
 	// These commands need no database; PocketBase would open (and migrate)
 	// it before running any of its commands, racing the `serve` process
 	// that the Procfile starts beside them.
-	if len(os.Args) > 1 && (os.Args[1] == "minio" || os.Args[1] == "up") {
+	if len(os.Args) > 1 && slices.Contains([]string{"minio", "up", "secrets"}, os.Args[1]) {
 		os.Exit(runToolCommand())
 	}
 
@@ -71,6 +73,7 @@ func main() {
 	dataDir := func() string { return app.DataDir() }
 	app.RootCmd.AddCommand(minioCommand(dataDir, cfg, logger))
 	app.RootCmd.AddCommand(upCommand())
+	app.RootCmd.AddCommand(secretsCommand(dataDir))
 	app.RootCmd.AddCommand(reconcileCommand(app, cfg, logger))
 
 	if err := app.Start(); err != nil {
@@ -85,7 +88,7 @@ func bindFlags(root *cobra.Command) *settings {
 	flags.StringVar(&cfg.s3Endpoint, "s3", envOr("ARROW_MINO_S3", "127.0.0.1:9000"),
 		"MinIO S3 endpoint host:port (env ARROW_MINO_S3)")
 	flags.StringVar(&cfg.s3Console, "s3-console", "127.0.0.1:9001",
-		"where the `minio` command serves MinIO's console")
+		"where the minio command serves MinIO's console")
 	flags.StringSliceVar(&cfg.buckets, "buckets", []string{"demo"},
 		"buckets to create, watch and index")
 	flags.StringVar(&cfg.natsURL, "nats-url", os.Getenv("ARROW_MINO_NATS_URL"),
@@ -130,6 +133,7 @@ func runToolCommand() int {
 
 	root.AddCommand(minioCommand(func() string { return *dir }, cfg, logger))
 	root.AddCommand(upCommand())
+	root.AddCommand(secretsCommand(func() string { return *dir }))
 	if err := root.Execute(); err != nil {
 		return 1
 	}
@@ -275,6 +279,11 @@ func minioCommand(pbDataDir func() string, cfg *settings, logger *slog.Logger) *
 			if err != nil {
 				return err
 			}
+			// An external NATS has its own credentials, given in its URL.
+			if parsed, err := url.Parse(cfg.natsURL); err == nil && parsed.User != nil {
+				secrets.NATSUser = parsed.User.Username()
+				secrets.NATSPassword, _ = parsed.User.Password()
+			}
 
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -286,6 +295,25 @@ func minioCommand(pbDataDir func() string, cfg *settings, logger *slog.Logger) *
 				NATSAddress:    natsAddress,
 				Secrets:        secrets,
 			}, logger.With("component", "minio"))
+		},
+	}
+}
+
+// secretsCommand creates the generated credentials when missing and says
+// where they are.
+func secretsCommand(pbDataDir func() string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "secrets",
+		Short: "Generate the credentials file if missing and print its path",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root := filepath.Dir(pbDataDir())
+			secrets, err := minioserver.LoadOrCreateSecrets(root)
+			if err != nil {
+				return err
+			}
+			fmt.Println(filepath.Join(root, minioserver.SecretsFile))
+			fmt.Println("superuser:", secrets.SuperuserEmail)
+			return nil
 		},
 	}
 }
