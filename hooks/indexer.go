@@ -30,9 +30,8 @@ const (
 )
 
 const (
-	defaultWorkers  = 16
-	queueDepth      = 64
-	maxChangedReads = 3
+	defaultWorkers = 16
+	queueDepth     = 64
 )
 
 // syncJob asks for one key to be made to match the bucket. done, when set,
@@ -130,12 +129,7 @@ func (ix *Indexer) syncKey(ctx context.Context, bucket, key string) (action stri
 			"action", action, "duration", time.Since(started))
 	}()
 
-	for range maxChangedReads {
-		action, err = ix.syncOnce(ctx, bucket, key)
-		if !errors.Is(err, errObjectChanged) {
-			break
-		}
-	}
+	action, err = ix.syncOnce(ctx, bucket, key)
 	if err == nil && action != actionUnchanged && action != actionAbsent {
 		ix.onChange(bucket)
 	}
@@ -143,7 +137,7 @@ func (ix *Indexer) syncKey(ctx context.Context, bucket, key string) (action stri
 }
 
 func (ix *Indexer) syncOnce(ctx context.Context, bucket, key string) (string, error) {
-	state, found, err := ix.store.Stat(ctx, bucket, key)
+	state, head, found, err := ix.store.Read(ctx, bucket, key)
 	if err != nil {
 		return "", err
 	}
@@ -168,21 +162,7 @@ func (ix *Indexer) syncOnce(ctx context.Context, bucket, key string) (string, er
 		return actionUnchanged, nil
 	}
 
-	// The sniffed type only changes with the content, and the etag tells.
-	sniffed := ""
-	if exists && record.GetString("etag") == state.ETag {
-		sniffed = record.GetString("sniffed_type")
-	}
-	if sniffed == "" {
-		var head []byte
-		if state.Size > 0 {
-			head, err = ix.store.Head(ctx, bucket, key, state.ETag)
-			if err != nil {
-				return "", err
-			}
-		}
-		sniffed = sniffType(head, state.Size)
-	}
+	sniffed := sniffType(head, state.Size)
 
 	if !exists {
 		collection, err := ix.app.FindCachedCollectionByNameOrId(migrations.ObjectsCollection)

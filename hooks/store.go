@@ -2,12 +2,13 @@ package hooks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -26,9 +27,6 @@ var watchedEvents = []notification.EventType{
 	notification.ObjectRemovedAll,
 	notification.ILMDelMarkerExpirationDelete,
 }
-
-// errObjectChanged says the object was replaced between two reads.
-var errObjectChanged = errors.New("object changed while it was read")
 
 // Store is the indexer's view of MinIO: what a key holds now, and the
 // bucket notification settings.
@@ -167,32 +165,59 @@ func (s *Store) Stat(ctx context.Context, bucket, key string) (state objectState
 	return state, true, nil
 }
 
-// Head reads up to sniffBytes from the start of the object, provided it
-// still has etag; errObjectChanged means it was replaced meanwhile.
-func (s *Store) Head(ctx context.Context, bucket, key, etag string) ([]byte, error) {
+// Read returns the key's current state and its first sniffBytes bytes
+// from one ranged GET, so state and bytes always belong to the same
+// version. found=false means the key does not exist or its latest version
+// is a delete marker.
+func (s *Store) Read(ctx context.Context, bucket, key string) (state objectState, head []byte, found bool, err error) {
 	opts := minio.GetObjectOptions{}
 	if err := opts.SetRange(0, sniffBytes-1); err != nil {
-		return nil, err
-	}
-	if err := opts.SetMatchETag(etag); err != nil {
-		return nil, err
+		return objectState{}, nil, false, err
 	}
 
-	object, err := s.client.GetObject(ctx, bucket, key, opts)
+	// Core's GetObject hands back the reply's headers, which carry the
+	// total size in Content-Range; the plain client's Stat does not.
+	body, info, headers, err := minio.Core{Client: s.client}.GetObject(ctx, bucket, key, opts)
 	if err != nil {
-		return nil, fmt.Errorf("read head of %s/%s: %w", bucket, key, err)
-	}
-	defer object.Close()
-
-	data, err := io.ReadAll(io.LimitReader(object, sniffBytes))
-	if err != nil {
-		response := minio.ToErrorResponse(err)
-		if response.StatusCode == http.StatusPreconditionFailed || isNotFound(err) {
-			return nil, errObjectChanged
+		if isNotFound(err) {
+			return objectState{}, nil, false, nil
 		}
-		return nil, fmt.Errorf("read head of %s/%s: %w", bucket, key, err)
+		if minio.ToErrorResponse(err).Code == "InvalidRange" {
+			// Only an empty object has no byte 0.
+			state, found, err := s.Stat(ctx, bucket, key)
+			return state, nil, found, err
+		}
+		return objectState{}, nil, false, fmt.Errorf("read %s/%s: %w", bucket, key, err)
 	}
-	return data, nil
+	defer body.Close()
+
+	state = objectState{
+		Size:         totalSize(info.Size, headers.Get("Content-Range")),
+		ETag:         info.ETag,
+		VersionID:    info.VersionID,
+		ContentType:  info.ContentType,
+		LastModified: info.LastModified.UTC(),
+		UserMetadata: info.UserMetadata,
+	}
+	head, err = io.ReadAll(io.LimitReader(body, sniffBytes))
+	if err != nil {
+		return objectState{}, nil, false, fmt.Errorf("read head of %s/%s: %w", bucket, key, err)
+	}
+	return state, head, true, nil
+}
+
+// totalSize is the object's full size: a ranged reply's Content-Length is
+// the range's, the total follows the slash of Content-Range.
+func totalSize(length int64, contentRange string) int64 {
+	_, total, ok := strings.Cut(contentRange, "/")
+	if !ok {
+		return length
+	}
+	size, err := strconv.ParseInt(total, 10, 64)
+	if err != nil {
+		return length
+	}
+	return size
 }
 
 func isNotFound(err error) bool {

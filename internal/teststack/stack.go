@@ -80,9 +80,10 @@ func repoRoot() string {
 type Stack struct {
 	t testing.TB
 	// Bin is the arrow-mino executable.
-	Bin     string
-	root    string
-	buckets []string
+	Bin      string
+	root     string
+	buckets  []string
+	logLevel string
 
 	s3Addr, consoleAddr string
 
@@ -104,11 +105,24 @@ type Stack struct {
 // waits until the first reconcile of each has run.
 func Start(t testing.TB, buckets ...string) *Stack {
 	t.Helper()
+	return start(t, "debug", buckets)
+}
+
+// StartQuiet is Start with arrow-mino logging at info level, for
+// benchmarks that should not pay for a debug line per object.
+func StartQuiet(t testing.TB, buckets ...string) *Stack {
+	t.Helper()
+	return start(t, "info", buckets)
+}
+
+func start(t testing.TB, logLevel string, buckets []string) *Stack {
+	t.Helper()
 	s := &Stack{
 		t:           t,
 		Bin:         Binary(t),
 		root:        t.TempDir(),
 		buckets:     buckets,
+		logLevel:    logLevel,
 		s3Addr:      freeAddr(t),
 		consoleAddr: freeAddr(t),
 		HTTPAddr:    freeAddr(t),
@@ -148,7 +162,7 @@ func (s *Stack) Flags() []string {
 		"--nats-listen", s.NATSAddr,
 		"--flight", s.FlightAddr,
 		"--buckets", strings.Join(s.buckets, ","),
-		"--log-level", "debug",
+		"--log-level", s.logLevel,
 	}
 }
 
