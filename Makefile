@@ -8,11 +8,12 @@ export GOTOOLCHAIN := go1.27.3
 
 BIN           := $(CURDIR)/.bin
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MC_VERSION    := v0.0.0-20250313080218-cf909e1063a9
 NATS_VERSION  := v2.15.3
 CORPUS        ?= $(CURDIR)/../shared/corpus
 NATS_PORT     ?= 4222
 
-.PHONY: run 0-dep 1-minio 2-sqlite 3-nats all-serve build test corpus bench reconcile clean
+.PHONY: run 0-dep 1-minio 2-sqlite 3-nats all-serve build test corpus bench reconcile mc upload clean
 
 run: all-serve
 
@@ -41,7 +42,7 @@ build:
 ## 3-nats: run an external NATS with JetStream; then start the others with
 ##   ARROW_MINO_NATS_URL=nats://USER:PASS@127.0.0.1:$(NATS_PORT) (printed below)
 3-nats: $(BIN)/nats-server build
-	@$(BIN)/arrow-mino secrets --dir .data/pb_data > /dev/null
+	@$(BIN)/arrow-mino secrets > /dev/null
 	@user=$$(sed -n 's/.*"nats_user": "\(.*\)".*/\1/p' .data/secrets.json); \
 	pass=$$(sed -n 's/.*"nats_password": "\(.*\)".*/\1/p' .data/secrets.json); \
 	echo "export ARROW_MINO_NATS_URL=nats://$$user:$$pass@127.0.0.1:$(NATS_PORT)"; \
@@ -55,6 +56,21 @@ all-serve: 0-dep
 ## reconcile: list the watched buckets and make the index match them
 reconcile: build
 	$(BIN)/arrow-mino reconcile
+
+## mc: MinIO's command-line client, into .bin/
+mc: $(BIN)/mc
+
+$(BIN)/mc:
+	GOBIN=$(BIN) go install github.com/minio/mc@$(MC_VERSION)
+
+## upload DIR=folder: copy a folder into the demo bucket of the running stack
+upload: $(BIN)/mc build
+	@test -n "$(DIR)" || { echo "usage: make upload DIR=folder"; exit 1; }
+	@$(BIN)/arrow-mino secrets > /dev/null
+	@user=$$(sed -n 's/.*"minio_user": "\(.*\)".*/\1/p' .data/secrets.json); \
+	pass=$$(sed -n 's/.*"minio_password": "\(.*\)".*/\1/p' .data/secrets.json); \
+	MC_CONFIG_DIR=$(CURDIR)/.data/mc MC_HOST_local="http://$$user:$$pass@127.0.0.1:9000" \
+		$(BIN)/mc cp --recursive "$(DIR)/" local/demo/
 
 ## test: every test, against real MinIO, NATS and Flight SQL clients
 test: 0-dep

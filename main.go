@@ -293,6 +293,7 @@ func minioCommand(pbDataDir func() string, cfg *settings, logger *slog.Logger) *
 				Address:        cfg.s3Endpoint,
 				ConsoleAddress: cfg.s3Console,
 				NATSAddress:    natsAddress,
+				NATSSubject:    broker.Subject,
 				Secrets:        secrets,
 			}, logger.With("component", "minio"))
 		},

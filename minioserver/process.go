@@ -33,8 +33,10 @@ type Config struct {
 	Address        string
 	ConsoleAddress string
 
-	// NATSAddress is host:port of the NATS server MinIO publishes events to.
+	// NATSAddress is host:port of the NATS server MinIO publishes events to,
+	// on NATSSubject.
 	NATSAddress string
+	NATSSubject string
 
 	// Secrets carry the root and NATS credentials.
 	Secrets Secrets
@@ -56,7 +58,7 @@ func (c Config) Env() []string {
 		"MINIO_UPDATE=off",
 		"MINIO_NOTIFY_NATS_ENABLE" + suffix + "=on",
 		"MINIO_NOTIFY_NATS_ADDRESS" + suffix + "=" + c.NATSAddress,
-		"MINIO_NOTIFY_NATS_SUBJECT" + suffix + "=minio.events",
+		"MINIO_NOTIFY_NATS_SUBJECT" + suffix + "=" + c.NATSSubject,
 		"MINIO_NOTIFY_NATS_USERNAME" + suffix + "=" + c.Secrets.NATSUser,
 		"MINIO_NOTIFY_NATS_PASSWORD" + suffix + "=" + c.Secrets.NATSPassword,
 		"MINIO_NOTIFY_NATS_JETSTREAM" + suffix + "=on",
