@@ -69,6 +69,14 @@ func Binary(tb testing.TB) string {
 	return builtBinary
 }
 
+// Cleanup removes the arrow-mino build made by Binary; call it from
+// TestMain after the tests ran.
+func Cleanup() {
+	if builtBinary != "" {
+		os.RemoveAll(filepath.Dir(builtBinary))
+	}
+}
+
 // repoRoot is the folder of go.mod, two levels above this file.
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
