@@ -311,3 +311,33 @@ func TestIntegrationMalformedEventIsKept(t *testing.T) {
 		return nil
 	})
 }
+
+func TestIntegrationForcedBucketDeleteIsSwept(t *testing.T) {
+	s := teststack.Start(t, "demo", "doomed")
+	for i := range 5 {
+		s.Put("doomed", keyf("file-%d.txt", i), []byte("bye"), minio.PutObjectOptions{})
+	}
+	s.Put("demo", "stays.txt", []byte("here"), minio.PutObjectOptions{})
+	s.WaitConverged("doomed", convergeTimeout)
+
+	// A forced bucket delete sends no per-object events.
+	if err := s.S3.RemoveBucketWithOptions(context.Background(), "doomed", minio.RemoveBucketOptions{ForceDelete: true}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execOutput(s.Bin, append([]string{"reconcile", "doomed", "demo"}, s.Flags()...)...)
+	if err != nil {
+		t.Fatalf("reconcile command: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "doomed: listed 0, created 0, updated 0, deleted 5") {
+		t.Errorf("reconcile output %q, want 5 deletions in doomed", out)
+	}
+
+	rows, err := s.Rows("doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 0 {
+		t.Errorf("%d rows of the deleted bucket remain", len(rows))
+	}
+	s.WaitConverged("demo", convergeTimeout)
+}

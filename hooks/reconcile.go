@@ -104,6 +104,12 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 
 	listing := ix.store.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true})
 	for object := range listing {
+		if object.Err != nil && minio.ToErrorResponse(object.Err).Code == "NoSuchBucket" {
+			// A force-deleted bucket sends no events: every row of it is
+			// swept below.
+			logger.Warn("bucket does not exist; sweeping its rows")
+			break
+		}
 		if object.Err != nil {
 			wg.Wait()
 			return result, fmt.Errorf("list bucket %s: %w", bucket, object.Err)

@@ -63,6 +63,9 @@ type Service struct {
 	config Config
 	logger *slog.Logger
 
+	// brokerLogger has no component; the broker adds its own.
+	brokerLogger *slog.Logger
+
 	store   *Store
 	indexer *Indexer
 	stats   *bucketStats
@@ -74,6 +77,7 @@ type Service struct {
 
 // NewService prepares the service; Start runs it.
 func NewService(app core.App, config Config, logger *slog.Logger) (*Service, error) {
+	brokerLogger := logger
 	logger = logger.With("component", "ingest")
 
 	store, err := NewStore(config.S3Endpoint, config.S3AccessKey, config.S3SecretKey, config.S3Secure, logger)
@@ -82,12 +86,13 @@ func NewService(app core.App, config Config, logger *slog.Logger) (*Service, err
 	}
 
 	service := &Service{
-		app:     app,
-		config:  config,
-		logger:  logger,
-		store:   store,
-		indexer: NewIndexer(app, store, config.Workers, logger),
-		stats:   newBucketStats(app, logger),
+		app:          app,
+		config:       config,
+		logger:       logger,
+		brokerLogger: brokerLogger,
+		store:        store,
+		indexer:      NewIndexer(app, store, config.Workers, logger),
+		stats:        newBucketStats(app, logger),
 	}
 	service.indexer.onChange = service.stats.markDirty
 	return service, nil
@@ -111,7 +116,7 @@ func (s *Service) BrokerAddress() string {
 // background prepares the buckets and reconciles them once MinIO answers.
 // Subscribing before listing means no change falls between the two.
 func (s *Service) Start() error {
-	b, err := broker.Start(s.config.Broker, s.logger)
+	b, err := broker.Start(s.config.Broker, s.brokerLogger)
 	if err != nil {
 		return err
 	}
