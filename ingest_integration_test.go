@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -339,5 +340,73 @@ func TestIntegrationForcedBucketDeleteIsSwept(t *testing.T) {
 	if len(rows) != 0 {
 		t.Errorf("%d rows of the deleted bucket remain", len(rows))
 	}
+	s.WaitConverged("demo", convergeTimeout)
+}
+
+// TestIntegrationStaleAndDuplicateEventsConverge replays events that lie
+// about the bucket: a put for a key that is gone, a delete for a key that
+// exists, and the same event many times. The index must follow the bucket.
+func TestIntegrationStaleAndDuplicateEventsConverge(t *testing.T) {
+	s := teststack.Start(t, "demo")
+	s.Put("demo", "present.txt", []byte("here"), minio.PutObjectOptions{})
+	s.WaitConverged("demo", convergeTimeout)
+
+	conn, err := nats.Connect("nats://"+s.NATSAddr, nats.UserInfo(s.Secrets.NATSUser, s.Secrets.NATSPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	event := func(name, key string) []byte {
+		return []byte(`{"EventName":"` + name + `","Key":"demo/` + key + `","Records":[{"eventName":"` + name +
+			`","s3":{"bucket":{"name":"demo"},"object":{"key":"` + key + `"}}}]}`)
+	}
+	for range 20 {
+		for _, payload := range [][]byte{
+			event("s3:ObjectCreated:Put", "never-existed.txt"),
+			event("s3:ObjectRemoved:DeleteMarkerCreated", "present.txt"),
+			event("s3:ObjectRemoved:Delete", "present.txt"),
+		} {
+			if err := conn.Publish(broker.Subject, payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A real change after the lies, to know they have all been consumed.
+	s.Put("demo", "marker.txt", []byte("after"), minio.PutObjectOptions{})
+
+	rows := s.WaitConverged("demo", convergeTimeout)
+	if _, ok := rows["never-existed.txt"]; ok {
+		t.Error("a put event for a missing key invented a row")
+	}
+	if _, ok := rows["present.txt"]; !ok {
+		t.Error("a delete event for an existing key removed its row")
+	}
+}
+
+// TestIntegrationHotKeysUnderConcurrentWriters races puts and deletes on
+// three keys from 16 writers; MinIO's events then arrive out of order, and
+// the index must still end up equal to the bucket.
+func TestIntegrationHotKeysUnderConcurrentWriters(t *testing.T) {
+	s := teststack.Start(t, "demo")
+	ctx := context.Background()
+	keys := []string{"hot/a", "hot/b", "hot/c"}
+
+	var wg sync.WaitGroup
+	for writer := range 16 {
+		wg.Go(func() {
+			for op := range 25 {
+				key := keys[(writer+op)%len(keys)]
+				if (writer+op)%4 == 0 {
+					s.S3.RemoveObject(ctx, "demo", key, minio.RemoveObjectOptions{})
+					continue
+				}
+				body := strings.Repeat("v", 1+writer*25+op)
+				s.S3.PutObject(ctx, "demo", key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{})
+			}
+		})
+	}
+	wg.Wait()
+
 	s.WaitConverged("demo", convergeTimeout)
 }
