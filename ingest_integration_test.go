@@ -252,6 +252,10 @@ func TestIntegrationRestartAndPurgeConverge(t *testing.T) {
 	if rows["keep/15.txt"].Size != int64(len("changed while down")) {
 		t.Errorf("keep/15.txt row %+v not updated", rows["keep/15.txt"])
 	}
+	// Only the keys that changed were synced again, not the unchanged 29.
+	if !strings.Contains(s.Log("app"), "created=10 updated=1 deleted=10 failed=0") {
+		t.Errorf("start-up reconcile did other work than the 21 changes:\n%s", s.Log("app"))
+	}
 
 	// A forced prefix delete sends no events at all; the reconcile command
 	// catches it.

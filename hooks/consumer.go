@@ -24,8 +24,15 @@ const (
 
 	maxAckPending = 4096
 
-	// retryDelay is how long a failed event waits before it comes back.
-	retryDelay = 2 * time.Second
+	// retryDelay is how long a failed event waits before it comes back,
+	// growing with each attempt up to maxRetryDelay.
+	retryDelay    = 2 * time.Second
+	maxRetryDelay = time.Minute
+
+	// maxAttempts bounds the deliveries of one event (about 15 minutes of
+	// retries). After that it is recorded in ingest_errors and
+	// acknowledged: the key is not lost, the next reconcile syncs it.
+	maxAttempts = 20
 )
 
 // Consumer reads MinIO events from JetStream and hands each key to the
@@ -72,9 +79,9 @@ func (c *Consumer) Run(ctx context.Context, js jetstream.JetStream) error {
 }
 
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
-	sequence := uint64(0)
+	sequence, attempt := uint64(0), uint64(1)
 	if meta, err := msg.Metadata(); err == nil {
-		sequence = meta.Sequence.Stream
+		sequence, attempt = meta.Sequence.Stream, meta.NumDelivered
 	}
 
 	event, err := ParseEvent(msg.Data())
@@ -84,10 +91,15 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 
 	err = c.indexer.Submit(ctx, event.Bucket, event.Key, func(action string, err error) {
+		if err != nil && attempt >= maxAttempts {
+			c.quarantine(msg, sequence, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
+			return
+		}
 		if err != nil {
+			delay := min(retryDelay*time.Duration(attempt), maxRetryDelay)
 			c.logger.Warn("event will be retried", "bucket", event.Bucket, "key", event.Key,
-				"event", event.Name, "sequence", sequence, "error", err)
-			msg.NakWithDelay(retryDelay)
+				"event", event.Name, "sequence", sequence, "attempt", attempt, "in", delay, "error", err)
+			msg.NakWithDelay(delay)
 			return
 		}
 		if err := msg.Ack(); err != nil {
@@ -100,10 +112,10 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// quarantine records an unreadable event where a person can find it, and
-// only then acknowledges it.
+// quarantine records an event that cannot be used where a person can find
+// it, and only then acknowledges it.
 func (c *Consumer) quarantine(msg jetstream.Msg, sequence uint64, parseErr error) {
-	c.logger.Error("unreadable bucket event", "subject", msg.Subject(), "sequence", sequence, "error", parseErr)
+	c.logger.Error("bucket event set aside in ingest_errors", "subject", msg.Subject(), "sequence", sequence, "error", parseErr)
 
 	collection, err := c.app.FindCachedCollectionByNameOrId(migrations.IngestErrorsCollection)
 	if err == nil {

@@ -118,7 +118,7 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 
 		row, indexed := rows[object.Key]
 		delete(rows, object.Key)
-		if indexed && row.ETag == object.ETag && row.Size == object.Size {
+		if indexed && row.matches(object) {
 			continue
 		}
 		if err := submit(object.Key); err != nil {
@@ -158,6 +158,21 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 		return result, fmt.Errorf("reconcile %s: %d keys failed, first: %w", bucket, result.Failed, result.FirstFail)
 	}
 	return result, nil
+}
+
+// matches reports whether the row agrees with a listing entry. Listings
+// carry milliseconds and rows the seconds of a GET's Last-Modified, so
+// times are compared to the second; a changed time with the same etag is a
+// metadata-only change, such as a copy onto itself.
+func (row indexedRow) matches(object minio.ObjectInfo) bool {
+	if row.ETag != object.ETag || row.Size != object.Size {
+		return false
+	}
+	stored, err := types.ParseDateTime(row.LastModified)
+	if err != nil {
+		return false
+	}
+	return stored.Time().Unix() == object.LastModified.Unix()
 }
 
 func (ix *Indexer) indexedRows(bucket string) (map[string]indexedRow, error) {
