@@ -87,6 +87,26 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 		}
 	})
 
+	t.Run("media metadata and thumbnails are extracted", func(t *testing.T) {
+		s.Eventually(convergeTimeout, "photo metadata", func() error {
+			values, err := s.Query("SELECT width, height, make, model, extracted_etag = etag, thumb_small, thumb_medium FROM objects WHERE key = 'media/canon_eos40d.jpg'")
+			if err != nil {
+				return err
+			}
+			if len(values) != 1 {
+				return errorf("%d rows", len(values))
+			}
+			row := values[0]
+			if row[0] != int64(100) || row[1] != int64(68) || row[2] != "Canon" || row[3] != "Canon EOS 40D" {
+				return errorf("photo row %v, want 100x68 Canon EOS 40D", row)
+			}
+			if teststack.AsString(row[4]) != "1" || teststack.AsString(row[5]) == "" || teststack.AsString(row[6]) == "" {
+				return errorf("photo not fully extracted: %v", row)
+			}
+			return nil
+		})
+	})
+
 	t.Run("awkward keys keep their exact bytes and metadata", func(t *testing.T) {
 		for i, key := range awkwardKeys {
 			row, ok := rows[key]

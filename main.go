@@ -25,6 +25,7 @@ import (
 	"github.com/arrow-mino/arrow-mino/broker"
 	"github.com/arrow-mino/arrow-mino/flight"
 	"github.com/arrow-mino/arrow-mino/hooks"
+	"github.com/arrow-mino/arrow-mino/media"
 	_ "github.com/arrow-mino/arrow-mino/migrations"
 	"github.com/arrow-mino/arrow-mino/minioserver"
 	"github.com/arrow-mino/arrow-mino/procfile"
@@ -50,7 +51,7 @@ func main() {
 	// These commands need no database; PocketBase would open (and migrate)
 	// it before running any of its commands, racing the `serve` process
 	// that the Procfile starts beside them.
-	if len(os.Args) > 1 && slices.Contains([]string{"minio", "up", "secrets"}, os.Args[1]) {
+	if len(os.Args) > 1 && slices.Contains([]string{"minio", "up", "secrets", "probe"}, os.Args[1]) {
 		os.Exit(runToolCommand())
 	}
 
@@ -68,13 +69,14 @@ func main() {
 		return startServices(se, cfg, logger)
 	})
 
-	// minio and up run through runToolCommand; they are listed here so
-	// that --help shows them.
+	// minio, up, secrets and probe run through runToolCommand; they are
+	// listed here so that --help shows them.
 	dataDir := func() string { return app.DataDir() }
 	app.RootCmd.AddCommand(minioCommand(dataDir, cfg, logger))
 	app.RootCmd.AddCommand(upCommand())
 	app.RootCmd.AddCommand(secretsCommand(dataDir))
 	app.RootCmd.AddCommand(reconcileCommand(app, cfg, logger))
+	app.RootCmd.AddCommand(media.ProbeCommand())
 
 	if err := app.Start(); err != nil {
 		logger.Error("arrow-mino stopped", "error", err)
@@ -124,7 +126,8 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-// runToolCommand runs `minio` or `up` without PocketBase.
+// runToolCommand runs the commands that need no database without
+// PocketBase.
 func runToolCommand() int {
 	root := &cobra.Command{Use: "arrow-mino", SilenceUsage: true}
 	cfg := bindFlags(root)
@@ -134,6 +137,7 @@ func runToolCommand() int {
 	root.AddCommand(minioCommand(func() string { return *dir }, cfg, logger))
 	root.AddCommand(upCommand())
 	root.AddCommand(secretsCommand(func() string { return *dir }))
+	root.AddCommand(media.ProbeCommand())
 	if err := root.Execute(); err != nil {
 		return 1
 	}

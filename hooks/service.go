@@ -66,10 +66,11 @@ type Service struct {
 	// brokerLogger has no component; the broker adds its own.
 	brokerLogger *slog.Logger
 
-	store   *Store
-	indexer *Indexer
-	stats   *bucketStats
-	broker  *broker.Broker
+	store     *Store
+	indexer   *Indexer
+	extractor *Extractor
+	stats     *bucketStats
+	broker    *broker.Broker
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -95,6 +96,11 @@ func NewService(app core.App, config Config, logger *slog.Logger) (*Service, err
 		stats:        newBucketStats(app, logger),
 	}
 	service.indexer.onChange = service.stats.markDirty
+
+	// Media metadata and thumbnails are read after a row is saved, off the
+	// event path, so a slow decoder never holds back ingest.
+	service.extractor = NewExtractor(app, store, brokerLogger)
+	service.extractor.Bind()
 	return service, nil
 }
 
@@ -132,6 +138,7 @@ func (s *Service) Start() error {
 	}
 
 	s.goRun(func() { s.indexer.Run(ctx) })
+	s.goRun(func() { s.extractor.Run(ctx) })
 	s.goRun(func() { s.stats.run(ctx) })
 	s.goRun(func() { s.consume(ctx) })
 	s.goRun(func() { s.prepareAndReconcile(ctx) })
