@@ -13,7 +13,7 @@ NATS_VERSION  := v2.15.3
 CORPUS        ?= $(CURDIR)/../shared/corpus
 NATS_PORT     ?= 4222
 
-.PHONY: run 0-dep 1-minio 2-sqlite 3-nats all-serve build test corpus bench reconcile mc upload clean
+.PHONY: run 0-dep 1-minio 2-sqlite 3-nats all-serve build test corpus bench reconcile mc upload exiftool clean
 
 run: all-serve
 
@@ -82,8 +82,12 @@ corpus: 0-dep
 	@test -d "$(CORPUS)" || { echo "no corpus at $(CORPUS)"; exit 1; }
 	ARROW_MINO_CORPUS="$(CORPUS)" go test -count=1 -timeout 20m -run 'Corpus' ./...
 
+## exiftool: the media benchmark's baseline, from Debian's packages
+exiftool:
+	@command -v exiftool > /dev/null || { apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; }
+
 ## bench: ingest, Flight SQL and media benchmarks, each against a baseline of the same run
-bench: 0-dep
+bench: 0-dep exiftool
 	ARROW_MINO_CORPUS="$(CORPUS)" go test -count=1 -timeout 30m -run '^$$' -bench . -benchtime 1x ./bench/
 
 clean:
