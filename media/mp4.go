@@ -29,6 +29,7 @@ var iso6709Pattern = regexp.MustCompile(`^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)
 
 // mp4Track is what one trak box says.
 type mp4Track struct {
+	id         uint32
 	handler    string
 	codec      string
 	width      int
@@ -55,10 +56,6 @@ func probeMP4(r *reader, m *Metadata) error {
 	if err != nil {
 		return errors.Join(walkErr, fmt.Errorf("read moov: %w", err))
 	}
-	if _, found := findTop(boxes, "moof"); found && walkErr == nil {
-		walkErr = errors.New("fragmented MP4: duration from moov only")
-	}
-
 	kids, childErr := children(moov)
 	var errs = []error{walkErr, childErr}
 	if mvhd, ok := find(kids, "mvhd"); ok {
@@ -72,6 +69,18 @@ func probeMP4(r *reader, m *Metadata) error {
 		}
 	}
 	mp4ApplyTracks(tracks, m)
+
+	if _, fragmented := findTop(boxes, "moof"); fragmented {
+		timings := map[uint32]trackTiming{}
+		for _, t := range tracks {
+			timings[t.id] = trackTiming{timescale: t.timescale}
+		}
+		seconds, err := fragmentedDuration(r, boxes, moov, timings)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fragmented MP4 duration: %w", err))
+		}
+		m.Duration = max(m.Duration, seconds)
+	}
 
 	if xyz, ok := path(moov, "udta", "\xa9xyz"); ok && len(xyz) > 4 {
 		applyISO6709(string(xyz[4:]), m)
@@ -119,6 +128,13 @@ func mp4ReadTrack(trak []byte) mp4Track {
 	var t mp4Track
 	if tkhd, ok := path(trak, "tkhd"); ok {
 		t.rotation = mp4Rotation(tkhd)
+		c := cursor{b: tkhd}
+		if c.u8() == 1 {
+			c.take(3 + 16)
+		} else {
+			c.take(3 + 8)
+		}
+		t.id = c.u32()
 	}
 	mdia, _ := path(trak, "mdia")
 	if hdlr, ok := path(mdia, "hdlr"); ok && len(hdlr) >= 12 {
