@@ -13,7 +13,7 @@ NATS_VERSION  := v2.15.3
 CORPUS        ?= $(CURDIR)/../shared/corpus
 NATS_PORT     ?= 4222
 
-.PHONY: run 0-dep 1-minio 2-sqlite 3-nats all-serve build test corpus bench reconcile mc upload exiftool clean
+.PHONY: run 0-dep 1-minio 2-sqlite 3-nats all-serve build test corpus bench reconcile mc upload exiftool test-deps clean
 
 run: all-serve
 
@@ -72,13 +72,17 @@ upload: $(BIN)/mc build
 	MC_CONFIG_DIR=$(CURDIR)/.data/mc MC_HOST_local="http://$$user:$$pass@127.0.0.1:9000" \
 		$(BIN)/mc cp --recursive "$(DIR)/" local/demo/
 
+## test-deps: Debian packages the tests drive: ffmpeg (video poster frames)
+test-deps:
+	@command -v ffmpeg > /dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg; }
+
 ## test: every test, against real MinIO, NATS and Flight SQL clients
-test: 0-dep
+test: 0-dep test-deps
 	go vet ./...
 	go test -count=1 -timeout 20m ./...
 
 ## corpus: the integration and media tests on the whole shared media corpus
-corpus: 0-dep
+corpus: 0-dep test-deps
 	@test -d "$(CORPUS)" || { echo "no corpus at $(CORPUS)"; exit 1; }
 	ARROW_MINO_CORPUS="$(CORPUS)" go test -count=1 -timeout 20m -run 'Corpus' ./...
 
