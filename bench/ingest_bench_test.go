@@ -133,8 +133,51 @@ func runIngest(b *testing.B) {
 	fmt.Printf("  last row after last PUT:   %7.0f ms\n", float64(lastRow.Sub(uploadDone).Microseconds())/1000)
 	fmt.Printf("  PUT returned -> row committed: p50 %.1f ms, p99 %.1f ms, max %.1f ms (negative: committed before the client read the reply)\n",
 		percentile(sinceReturn, 50), percentile(sinceReturn, 99), percentile(sinceReturn, 100))
-	fmt.Printf("  PUT started  -> row committed: p50 %.1f ms, p99 %.1f ms\n\n",
+	fmt.Printf("  PUT started  -> row committed: p50 %.1f ms, p99 %.1f ms\n",
 		percentile(sinceStart, 50), percentile(sinceStart, 99))
+
+	idle := idleLatency(b, s)
+	b.ReportMetric(percentile(idle, 50), "idle-p50-ms")
+	fmt.Printf("  one writer, %d PUTs %s apart: PUT returned -> row committed p50 %.1f ms, p99 %.1f ms\n\n",
+		len(idle), idleGap, percentile(idle, 50), percentile(idle, 99))
+}
+
+const (
+	idleObjects = 200
+	idleGap     = 5 * time.Millisecond
+)
+
+// idleLatency measures event-to-row time without load: one writer, a pause
+// between PUTs, so nothing queues.
+func idleLatency(b *testing.B, s *teststack.Stack) []float64 {
+	returned := map[string]time.Time{}
+	for i := range idleObjects {
+		key := fmt.Sprintf("idle/%03d.bin", i)
+		s.Put("bench", key, []byte("x"), minio.PutObjectOptions{})
+		returned[key] = time.Now()
+		time.Sleep(idleGap)
+	}
+
+	var latencies []float64
+	s.Eventually(time.Minute, "idle objects indexed", func() error {
+		values, err := s.Query("SELECT key, created FROM objects WHERE bucket = 'bench' AND key LIKE 'idle/%'")
+		if err != nil {
+			return err
+		}
+		if len(values) != idleObjects {
+			return fmt.Errorf("%d of %d indexed", len(values), idleObjects)
+		}
+		latencies = latencies[:0]
+		for _, row := range values {
+			when, err := time.Parse(time.RFC3339Nano, teststack.AsString(row[1]))
+			if err != nil {
+				return err
+			}
+			latencies = append(latencies, float64(when.Sub(returned[teststack.AsString(row[0])]).Microseconds())/1000)
+		}
+		return nil
+	})
+	return latencies
 }
 
 func benchKey(i int) string { return fmt.Sprintf("load/%05d.bin", i) }
