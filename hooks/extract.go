@@ -352,7 +352,18 @@ type objectSource struct {
 func (o *objectSource) Size() int64 { return o.size }
 
 // openObject opens bucket/key for range reads, refusing another version.
+// The size comes from a HEAD: the Object's own Stat would start a GET of
+// the whole object before the first ranged read.
 func (x *Extractor) openObject(ctx context.Context, bucket, key, etag string) (*objectSource, error) {
+	statOpts := minio.StatObjectOptions{}
+	if err := statOpts.SetMatchETag(etag); err != nil {
+		return nil, fmt.Errorf("pin etag of %s/%s: %w", bucket, key, err)
+	}
+	info, err := x.store.Client().StatObject(ctx, bucket, key, statOpts)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s/%s: %w", bucket, key, err)
+	}
+
 	opts := minio.GetObjectOptions{}
 	if err := opts.SetMatchETag(etag); err != nil {
 		return nil, fmt.Errorf("pin etag of %s/%s: %w", bucket, key, err)
@@ -360,11 +371,6 @@ func (x *Extractor) openObject(ctx context.Context, bucket, key, etag string) (*
 	obj, err := x.store.Client().GetObject(ctx, bucket, key, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", bucket, key, err)
-	}
-	info, err := obj.Stat()
-	if err != nil {
-		obj.Close()
-		return nil, fmt.Errorf("stat %s/%s: %w", bucket, key, err)
 	}
 	return &objectSource{Object: obj, size: info.Size}, nil
 }
