@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"image/jpeg"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,6 +107,22 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 			}
 			return nil
 		})
+
+		// The thumbnail is served by PocketBase's file API.
+		values, err := s.Query("SELECT id, thumb_small FROM objects WHERE key = 'media/canon_eos40d.jpg'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := "http://" + s.HTTPAddr + "/api/files/objects/" + teststack.AsString(values[0][0]) + "/" + teststack.AsString(values[0][1])
+		response, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer response.Body.Close()
+		thumb, err := jpeg.DecodeConfig(response.Body)
+		if err != nil || thumb.Width != 100 || thumb.Height != 68 {
+			t.Fatalf("thumbnail at %s: %+v, %v; want a 100x68 JPEG", url, thumb, err)
+		}
 	})
 
 	t.Run("awkward keys keep their exact bytes and metadata", func(t *testing.T) {
