@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image/jpeg"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 
 	t.Run("media metadata and thumbnails are extracted", func(t *testing.T) {
 		s.Eventually(convergeTimeout, "photo metadata", func() error {
-			values, err := s.Query("SELECT width, height, make, model, extracted_etag = etag, thumb_small, thumb_medium FROM objects WHERE key = 'media/canon_eos40d.jpg'")
+			values, err := s.Query("SELECT width, height, make, model, extracted_etag = etag, thumb_small, thumb_medium, has_gps FROM objects WHERE key = 'media/canon_eos40d.jpg'")
 			if err != nil {
 				return err
 			}
@@ -99,11 +100,26 @@ func TestIntegrationIngestMinIONATS(t *testing.T) {
 				return errorf("%d rows", len(values))
 			}
 			row := values[0]
-			if row[0] != int64(100) || row[1] != int64(68) || row[2] != "Canon" || row[3] != "Canon EOS 40D" {
-				return errorf("photo row %v, want 100x68 Canon EOS 40D", row)
+			if row[0] != int64(100) || row[1] != int64(68) || row[2] != "Canon" || row[3] != "Canon EOS 40D" || row[7] != false {
+				return errorf("photo row %v, want 100x68 Canon EOS 40D without GPS", row)
 			}
 			if teststack.AsString(row[4]) != "1" || teststack.AsString(row[5]) == "" || teststack.AsString(row[6]) == "" {
 				return errorf("photo not fully extracted: %v", row)
+			}
+			return nil
+		})
+
+		s.Eventually(convergeTimeout, "GPS position", func() error {
+			values, err := s.Query("SELECT has_gps, gps_lat, gps_lon FROM objects WHERE key = 'media/kodak_cx7530_gps_south.jpg'")
+			if err != nil {
+				return err
+			}
+			if len(values) != 1 || values[0][0] != true {
+				return errorf("GPS row %v", values)
+			}
+			lat, lon := values[0][1].(float64), values[0][2].(float64)
+			if math.Abs(lat-(-0.3713)) > 1e-5 || math.Abs(lon-36.0564166666667) > 1e-5 {
+				return errorf("position %v, %v", lat, lon)
 			}
 			return nil
 		})

@@ -54,7 +54,7 @@ var mediaColumns = []string{
 	"format", "width", "height", "orientation", "display_width", "display_height",
 	"make", "model", "lens", "iso", "exposure_time", "f_number", "focal_length",
 	"taken_at_local", "taken_at_offset", "taken_at_offset_source", "taken_at_utc",
-	"gps_lat", "gps_lon", "gps_alt", "duration", "container", "video_codec",
+	"has_gps", "gps_lat", "gps_lon", "gps_alt", "duration", "container", "video_codec",
 	"audio_codec", "frame_rate", "sample_rate", "channels", "title", "artist",
 	"album", "creation_time_utc", "extract_error",
 }
@@ -324,6 +324,7 @@ func metadataValues(meta media.Metadata) (map[string]any, error) {
 			values[column] = nil
 		}
 	}
+	values["has_gps"] = meta.GPSLat != nil && meta.GPSLon != nil
 	return values, nil
 }
 

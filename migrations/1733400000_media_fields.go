@@ -31,6 +31,9 @@ func mediaFields() []core.Field {
 		&core.TextField{Name: "taken_at_offset", Max: 6},
 		&core.TextField{Name: "taken_at_offset_source", Max: 32},
 		&core.DateField{Name: "taken_at_utc"},
+		// Number fields cannot be null, so has_gps says whether gps_lat and
+		// gps_lon hold a position or the zero of a missing one.
+		&core.BoolField{Name: "has_gps"},
 		&core.NumberField{Name: "gps_lat"},
 		&core.NumberField{Name: "gps_lon"},
 		&core.NumberField{Name: "gps_alt"},
