@@ -73,8 +73,10 @@ upload: $(BIN)/mc build
 		$(BIN)/mc cp --recursive "$(DIR)/" local/demo/
 
 ## test-deps: Debian packages the tests drive: ffmpeg (video poster frames)
+## and chromium (the web GUI's browser tests)
 test-deps:
-	@command -v ffmpeg > /dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg; }
+	@command -v ffmpeg > /dev/null && command -v chromium > /dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq ffmpeg chromium; }
 
 ## test: every test, against real MinIO, NATS and Flight SQL clients
 test: 0-dep test-deps

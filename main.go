@@ -29,6 +29,7 @@ import (
 	_ "github.com/arrow-mino/arrow-mino/migrations"
 	"github.com/arrow-mino/arrow-mino/minioserver"
 	"github.com/arrow-mino/arrow-mino/procfile"
+	"github.com/arrow-mino/arrow-mino/web"
 )
 
 // defaultDataDir keeps PocketBase's files under .data/, beside MinIO's
@@ -208,6 +209,11 @@ func startServices(se *core.ServeEvent, cfg *settings, logger *slog.Logger) erro
 		return e.Next()
 	})
 
+	webOptions := web.Options{Logger: logger, Presign: web.MinioPresigner(ingest.Store().Client())}
+	if err := web.Register(se, webOptions); err != nil {
+		return fmt.Errorf("start web interface: %w", err)
+	}
+
 	printWelcome(se, cfg, secrets, flightServer.Addr(), ingest.BrokerAddress())
 	return se.Next()
 }
@@ -243,6 +249,9 @@ func printWelcome(se *core.ServeEvent, cfg *settings, secrets minioserver.Secret
 		httpAddr = se.Server.Addr
 	}
 	nats := cfg.natsURL
+	if parsed, err := url.Parse(cfg.natsURL); err == nil {
+		nats = parsed.Redacted()
+	}
 	if natsAddr != "" {
 		nats = "nats://" + natsAddr + " (embedded)"
 	}
@@ -250,6 +259,7 @@ func printWelcome(se *core.ServeEvent, cfg *settings, secrets minioserver.Secret
 	lines := []string{
 		"",
 		"arrow-mino is up.",
+		"  Web UI:      http://" + httpAddr + "/ui/",
 		"  Dashboard:   http://" + httpAddr + "/_/",
 		"  REST API:    http://" + httpAddr + "/api/collections/objects/records",
 		"  Flight SQL:  grpc://" + flightAddr,
