@@ -209,13 +209,45 @@ func startServices(se *core.ServeEvent, cfg *settings, logger *slog.Logger) erro
 		return e.Next()
 	})
 
-	webOptions := web.Options{Logger: logger, Presign: web.MinioPresigner(ingest.Store().Client())}
+	webOptions := web.Options{
+		Logger:  logger,
+		Presign: web.MinioPresigner(ingest.Store().Client()),
+		Health:  healthReporter(ingest, flightServer.Addr()),
+	}
 	if err := web.Register(se, webOptions); err != nil {
 		return fmt.Errorf("start web interface: %w", err)
 	}
 
 	printWelcome(se, cfg, secrets, flightServer.Addr(), ingest.BrokerAddress())
 	return se.Next()
+}
+
+// healthReporter tells the web overview how MinIO, NATS, Flight SQL and
+// ingest are doing.
+func healthReporter(ingest *hooks.Service, flightAddr string) web.HealthFunc {
+	return func(ctx context.Context) web.Health {
+		status := ingest.Status(ctx)
+
+		var dialer net.Dialer
+		dialCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		flightUp := false
+		if conn, err := dialer.DialContext(dialCtx, "tcp", flightAddr); err == nil {
+			conn.Close()
+			flightUp = true
+		}
+
+		return web.Health{
+			Services: []web.ServiceHealth{
+				{Name: "MinIO", OK: status.MinIOOnline},
+				{Name: "NATS", OK: status.NATSConnected},
+				{Name: "Flight SQL", OK: flightUp, Detail: flightAddr},
+			},
+			EventsPerSecond: status.EventsPerSecond,
+			Backlog:         status.Backlog,
+			LastEvent:       status.LastEvent,
+		}
+	}
 }
 
 // ensureSuperuser creates the first superuser from the generated secrets,

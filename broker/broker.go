@@ -157,6 +157,9 @@ func startEmbedded(opts Options) (*server.Server, string, error) {
 // JetStream returns the JetStream context of the live connection.
 func (b *Broker) JetStream() jetstream.JetStream { return b.js }
 
+// Connected reports whether the NATS connection is up right now.
+func (b *Broker) Connected() bool { return b.conn != nil && b.conn.IsConnected() }
+
 // Address is host:port of the embedded server, or "" with an external one.
 func (b *Broker) Address() string {
 	if b.embedded == nil {

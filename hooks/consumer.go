@@ -43,11 +43,14 @@ type Consumer struct {
 	app     core.App
 	indexer *Indexer
 	logger  *slog.Logger
+
+	// handled, when set, is told of each event acknowledged.
+	handled func(time.Time)
 }
 
 // NewConsumer binds a consumer to the indexer.
 func NewConsumer(app core.App, indexer *Indexer, logger *slog.Logger) *Consumer {
-	return &Consumer{app: app, indexer: indexer, logger: logger}
+	return &Consumer{app: app, indexer: indexer, logger: logger, handled: func(time.Time) {}}
 }
 
 // Run consumes until ctx ends.
@@ -105,6 +108,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		if err := msg.Ack(); err != nil {
 			c.logger.Warn("ack failed; the event will come again", "sequence", sequence, "error", err)
 		}
+		c.handled(time.Now())
 	})
 	if err != nil {
 		// Shutting down: leave the event unacknowledged for the next run.

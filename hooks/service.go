@@ -25,6 +25,9 @@ const (
 
 	stopTimeout = 10 * time.Second
 
+	// healthEvery is how often MinIO's health is probed for Status.
+	healthEvery = 5 * time.Second
+
 	// prepareAttempts bounds, at one a second, how long a bucket's setup
 	// is retried while MinIO starts up.
 	prepareAttempts = 60
@@ -71,9 +74,11 @@ type Service struct {
 	extractor *Extractor
 	stats     *bucketStats
 	broker    *broker.Broker
+	events    eventMeter
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel     context.CancelFunc
+	stopHealth func()
+	wg         sync.WaitGroup
 }
 
 // NewService prepares the service; Start runs it.
@@ -137,6 +142,7 @@ func (s *Service) Start() error {
 		return err
 	}
 
+	s.stopHealth = s.store.StartHealthCheck(healthEvery)
 	s.goRun(func() { s.indexer.Run(ctx) })
 	s.goRun(func() { s.extractor.Run(ctx) })
 	s.goRun(func() { s.stats.run(ctx) })
@@ -151,6 +157,7 @@ func (s *Service) Stop() {
 		return
 	}
 	s.cancel()
+	s.stopHealth()
 
 	stopped := make(chan struct{})
 	go func() { s.wg.Wait(); close(stopped) }()
@@ -176,6 +183,7 @@ func (s *Service) goRun(fn func()) {
 
 func (s *Service) consume(ctx context.Context) {
 	consumer := NewConsumer(s.app, s.indexer, s.logger)
+	consumer.handled = s.events.add
 	for ctx.Err() == nil {
 		err := consumer.Run(ctx, s.broker.JetStream())
 		if err == nil {

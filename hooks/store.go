@@ -58,6 +58,16 @@ func NewStore(endpoint, accessKey, secretKey string, secure bool, logger *slog.L
 	return &Store{client: client, logger: logger}, nil
 }
 
+// StartHealthCheck has the client probe MinIO every interval, so that
+// IsOnline reflects it; the returned function stops the probing.
+func (s *Store) StartHealthCheck(interval time.Duration) (stop func()) {
+	cancel, err := s.client.HealthCheck(interval)
+	if err != nil {
+		return func() {}
+	}
+	return cancel
+}
+
 // Client exposes the underlying S3 client.
 func (s *Store) Client() *minio.Client { return s.client }
 

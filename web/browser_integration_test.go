@@ -86,6 +86,14 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 		screenshot("login.png"),
 		chromedp.Click(chromedp.CSS(`.login button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#bucket-list .card`)),
+		// The health panel polls: MinIO, NATS and Flight SQL all up, and
+		// the first upload counted as an indexed event.
+		chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+			_, err := chromedp.Poll[bool](`document.querySelectorAll('#health .service.ok').length === 3 &&
+				document.querySelector('#health [data-field=last-event]').textContent.trim() !== 'none yet'`,
+				chromedp.WithPollingTimeout(30*time.Second))(ctx, target)
+			return err
+		}),
 		screenshot("overview.png"),
 	)
 

@@ -20,6 +20,7 @@ func (s *server) routes(se *core.ServeEvent) {
 	signedIn.BindFunc(s.requireAuth)
 	signedIn.GET("/{$}", s.overviewPage)
 	signedIn.GET("/buckets", s.bucketsFragment)
+	signedIn.GET("/health", s.healthFragment)
 	signedIn.GET("/gallery", s.galleryPage)
 	signedIn.GET("/gallery/tiles", s.tilesFragment)
 	signedIn.GET("/objects/{id}", s.objectPage)

@@ -36,6 +36,10 @@ type Options struct {
 
 	// Logger receives the interface's logs; nil uses the app's logger.
 	Logger *slog.Logger
+
+	// Health reports MinIO, NATS, Flight SQL and ingest for the overview;
+	// nil hides the panel.
+	Health HealthFunc
 }
 
 // server holds what every handler needs.
