@@ -203,10 +203,15 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#bucket-list .card`)),
 	)
 	s.RestartApp(func() {
+		// While arrow-mino is down the page says live updates paused.
+		run(t, tab1, "reconnecting banner while down",
+			chromedp.WaitVisible(chromedp.CSS(`.offline-banner`)),
+		)
 		s.Put("demo", "photos/while-down.png", testPNG(t, color.RGBA{60, 160, 80, 255}), minio.PutObjectOptions{ContentType: "image/png"})
 	})
 	run(t, tab1, "gallery caught up after reconnect",
 		chromedp.WaitVisible(chromedp.CSS(`#tiles a[title="photos/while-down.png"]`)),
+		chromedp.WaitNotVisible(chromedp.CSS(`.offline-banner`)),
 		screenshot("gallery-after-restart.png"),
 	)
 	run(t, tab2, "overview counts after reconnect",
