@@ -132,7 +132,8 @@ func envOr(name, fallback string) string {
 func runToolCommand() int {
 	root := &cobra.Command{Use: "arrow-mino", SilenceUsage: true}
 	cfg := bindFlags(root)
-	dir := root.PersistentFlags().String("dir", defaultDataDir, "the PocketBase data folder; its parent holds MinIO's data and secrets.json")
+	dir := root.PersistentFlags().String("dir", defaultDataDir,
+		"the PocketBase data folder; its parent holds MinIO's data and secrets.json")
 	logger := newLogger(cfg)
 
 	root.AddCommand(minioCommand(func() string { return *dir }, cfg, logger))
@@ -275,7 +276,8 @@ func ensureSuperuser(app core.App, secrets minioserver.Secrets, logger *slog.Log
 	return nil
 }
 
-func printWelcome(se *core.ServeEvent, cfg *settings, secrets minioserver.Secrets, flightAddr, natsAddr string) {
+func printWelcome(se *core.ServeEvent, cfg *settings, secrets minioserver.Secrets,
+	flightAddr, natsAddr string) {
 	httpAddr := "127.0.0.1:8090"
 	if se.Server != nil && se.Server.Addr != "" {
 		httpAddr = se.Server.Addr
@@ -410,7 +412,8 @@ func reconcileCommand(app *pocketbase.PocketBase, cfg *settings, logger *slog.Lo
 				results, err := service.RunReconcile(ctx, buckets)
 				for _, r := range results {
 					fmt.Printf("%s: listed %d, created %d, updated %d, deleted %d, failed %d in %s\n",
-						r.Bucket, r.Listed, r.Created, r.Updated, r.Deleted, r.Failed, r.Duration.Round(time.Millisecond))
+						r.Bucket, r.Listed, r.Created, r.Updated, r.Deleted, r.Failed,
+						r.Duration.Round(time.Millisecond))
 				}
 				return err
 			})

@@ -119,7 +119,8 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 // quarantine records an event that cannot be used where a person can find
 // it, and only then acknowledges it.
 func (c *Consumer) quarantine(msg jetstream.Msg, sequence uint64, parseErr error) {
-	c.logger.Error("bucket event set aside in ingest_errors", "subject", msg.Subject(), "sequence", sequence, "error", parseErr)
+	c.logger.Error("bucket event set aside in ingest_errors",
+		"subject", msg.Subject(), "sequence", sequence, "error", parseErr)
 
 	collection, err := c.app.FindCachedCollectionByNameOrId(migrations.IngestErrorsCollection)
 	if err == nil {

@@ -99,7 +99,8 @@ func (ix *Indexer) Run(ctx context.Context) {
 }
 
 // Submit queues a key for syncing, waiting while its worker is busy.
-func (ix *Indexer) Submit(ctx context.Context, bucket, key string, done func(action string, err error)) error {
+func (ix *Indexer) Submit(ctx context.Context, bucket, key string,
+	done func(action string, err error)) error {
 	hash := fnv.New32a()
 	hash.Write([]byte(bucket))
 	hash.Write([]byte{0})

@@ -99,7 +99,8 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 		}
 		nextReport = time.Now().Add(progressEvery)
 		logger.Info("reconcile progress", "stage", stage, "listed", result.Listed,
-			"checked", checked.Load(), "created", created.Load(), "updated", updated.Load(), "deleted", gone.Load())
+			"checked", checked.Load(), "created", created.Load(),
+			"updated", updated.Load(), "deleted", gone.Load())
 	}
 
 	listing := ix.store.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true})
@@ -155,7 +156,8 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 		"created", result.Created, "updated", result.Updated, "deleted", result.Deleted,
 		"failed", result.Failed, "duration", result.Duration.Round(time.Millisecond))
 	if result.Failed > 0 {
-		return result, fmt.Errorf("reconcile %s: %d keys failed, first: %w", bucket, result.Failed, result.FirstFail)
+		return result, fmt.Errorf("reconcile %s: %d keys failed, first: %w",
+			bucket, result.Failed, result.FirstFail)
 	}
 	return result, nil
 }
@@ -194,7 +196,12 @@ func (ix *Indexer) indexedRows(bucket string) (map[string]indexedRow, error) {
 
 	indexed := make(map[string]indexedRow, len(rows))
 	for _, row := range rows {
-		indexed[row.Key] = indexedRow{ETag: row.ETag, Size: row.Size, LastModified: row.LastModified, Updated: row.Updated}
+		indexed[row.Key] = indexedRow{
+			ETag:         row.ETag,
+			Size:         row.Size,
+			LastModified: row.LastModified,
+			Updated:      row.Updated,
+		}
 	}
 	return indexed, nil
 }

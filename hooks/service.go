@@ -244,7 +244,8 @@ func (s *Service) prepareBucketPatiently(ctx context.Context, bucket string) {
 			return
 		}
 		if attempt%10 == 1 {
-			s.logger.Warn("bucket not prepared yet; retrying", "bucket", bucket, "attempt", attempt, "error", err)
+			s.logger.Warn("bucket not prepared yet; retrying",
+				"bucket", bucket, "attempt", attempt, "error", err)
 		}
 
 		select {

@@ -179,7 +179,8 @@ func (s *Store) Stat(ctx context.Context, bucket, key string) (state objectState
 // from one ranged GET, so state and bytes always belong to the same
 // version. found=false means the key does not exist or its latest version
 // is a delete marker.
-func (s *Store) Read(ctx context.Context, bucket, key string) (state objectState, head []byte, found bool, err error) {
+func (s *Store) Read(ctx context.Context, bucket, key string) (
+	state objectState, head []byte, found bool, err error) {
 	opts := minio.GetObjectOptions{}
 	if err := opts.SetRange(0, sniffBytes-1); err != nil {
 		return objectState{}, nil, false, err

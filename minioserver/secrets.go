@@ -74,7 +74,8 @@ func readSecrets(path string) (Secrets, error) {
 	}
 	if secrets.MinioUser == "" || secrets.MinioPassword == "" ||
 		secrets.NATSUser == "" || secrets.NATSPassword == "" {
-		return Secrets{}, fmt.Errorf("read %s: credentials are missing; delete the file to generate new ones", path)
+		return Secrets{}, fmt.Errorf(
+			"read %s: credentials are missing; delete the file to generate new ones", path)
 	}
 	return secrets, nil
 }

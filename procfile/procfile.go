@@ -126,7 +126,8 @@ func stopAll(cmds []*exec.Cmd, output *prefixedOutput) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		if alive(cmd) {
-			output.line("up", fmt.Sprintf("pid %d did not stop in %s; killing it", cmd.Process.Pid, stopGrace))
+			output.line("up", fmt.Sprintf("pid %d did not stop in %s; killing it",
+				cmd.Process.Pid, stopGrace))
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}
