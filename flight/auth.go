@@ -35,6 +35,9 @@ type identity struct {
 	email string
 	// token is a bearer token for this caller, set on Handshake calls only.
 	token string
+	// readOnly is set for non-superuser auth records admitted by
+	// Options.AllowReadOnlyRole: they may query but never write.
+	readOnly bool
 }
 
 type identityKey struct{}
@@ -54,6 +57,9 @@ type authenticator struct {
 	app    core.App
 	logger *slog.Logger
 
+	// allowReadOnly admits non-superuser auth records as readers.
+	allowReadOnly bool
+
 	// cacheKey keys the HMAC of cached credentials, so the cache holds
 	// nothing that could be replayed or brute-forced offline.
 	cacheKey []byte
@@ -63,12 +69,13 @@ type authenticator struct {
 }
 
 type cachedBasic struct {
-	userID  string
-	email   string
-	expires time.Time
+	userID   string
+	email    string
+	readOnly bool
+	expires  time.Time
 }
 
-func newAuthenticator(app core.App, logger *slog.Logger) *authenticator {
+func newAuthenticator(app core.App, logger *slog.Logger, allowReadOnly bool) *authenticator {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		// crypto/rand does not fail on supported platforms; a fixed key
@@ -76,7 +83,7 @@ func newAuthenticator(app core.App, logger *slog.Logger) *authenticator {
 		panic("flight: reading random cache key: " + err.Error())
 	}
 
-	return &authenticator{app: app, logger: logger, cacheKey: key, cache: map[[32]byte]cachedBasic{}}
+	return &authenticator{app: app, logger: logger, allowReadOnly: allowReadOnly, cacheKey: key, cache: map[[32]byte]cachedBasic{}}
 }
 
 // unary authenticates a unary call and stores the identity in its context.
@@ -146,7 +153,10 @@ func (a *authenticator) checkBearer(token string) (identity, error) {
 	}
 
 	if !record.IsSuperuser() {
-		return identity{}, status.Error(codes.Unauthenticated, "bearer token does not belong to a superuser")
+		if !a.allowReadOnly {
+			return identity{}, status.Error(codes.Unauthenticated, "bearer token does not belong to a superuser")
+		}
+		return identity{userID: record.Collection().Id + "/" + record.Id, email: record.Email(), token: token, readOnly: true}, nil
 	}
 
 	return identity{userID: record.Id, email: record.Email(), token: token}, nil
@@ -163,19 +173,28 @@ func (a *authenticator) checkBasic(encoded string, wantToken bool) (identity, er
 	key := a.credentialKey(email, password)
 	if !wantToken {
 		if hit, ok := a.cached(key); ok {
-			return identity{userID: hit.userID, email: hit.email}, nil
+			return identity{userID: hit.userID, email: hit.email, readOnly: hit.readOnly}, nil
 		}
 	}
 
 	record, err := a.app.FindAuthRecordByEmail(core.CollectionNameSuperusers, email)
-	if err != nil || record == nil || !record.ValidatePassword(password) {
+	if (err != nil || record == nil) && a.allowReadOnly {
+		record = a.findReader(email)
+	}
+	if record == nil || !record.ValidatePassword(password) {
 		// One message for unknown email and wrong password: no user probing.
 		return identity{}, status.Error(codes.Unauthenticated, "invalid superuser email or password")
 	}
 
-	a.remember(key, cachedBasic{userID: record.Id, email: record.Email(), expires: time.Now().Add(basicCacheTTL)})
-
 	ident := identity{userID: record.Id, email: record.Email()}
+	if !record.IsSuperuser() {
+		// Namespaced so a reader's id can never equal a superuser's.
+		ident.userID = record.Collection().Id + "/" + record.Id
+		ident.readOnly = true
+	}
+
+	a.remember(key, cachedBasic{userID: ident.userID, email: ident.email, readOnly: ident.readOnly, expires: time.Now().Add(basicCacheTTL)})
+
 	if wantToken {
 		token, err := record.NewAuthToken()
 		if err != nil {
@@ -186,6 +205,23 @@ func (a *authenticator) checkBasic(encoded string, wantToken bool) (identity, er
 	}
 
 	return ident, nil
+}
+
+// findReader looks email up in every non-superuser auth collection.
+func (a *authenticator) findReader(email string) *core.Record {
+	collections, err := a.app.FindAllCollections(core.CollectionTypeAuth)
+	if err != nil {
+		return nil
+	}
+	for _, c := range collections {
+		if c.Name == core.CollectionNameSuperusers {
+			continue
+		}
+		if r, err := a.app.FindAuthRecordByEmail(c, email); err == nil && r != nil {
+			return r
+		}
+	}
+	return nil
 }
 
 // decodeBasic accepts padded and unpadded base64: arrow-go's

@@ -225,6 +225,9 @@ func toTime(v any) (t time.Time, ok, empty bool) {
 	case time.Time:
 		return x.UTC(), true, false
 	case string:
+		if t, ok := parsePBDate(x); ok {
+			return t, true, false
+		}
 		s := strings.TrimSpace(x)
 		if s == "" {
 			return time.Time{}, false, true
@@ -304,4 +307,44 @@ func validUTF8(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// parsePBDate parses PocketBase's own "2006-01-02 15:04:05.000Z" layout
+// by hand: it is what nearly every date column holds, and time.Parse was
+// a visible share of a full-table scan.
+func parsePBDate(s string) (time.Time, bool) {
+	if len(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[23] != 'Z' {
+		return time.Time{}, false
+	}
+
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 7)
+	day, ok3 := num(8, 10)
+	hour, ok4 := num(11, 13)
+	minute, ok5 := num(14, 16)
+	sec, ok6 := num(17, 19)
+	milli, ok7 := num(20, 23)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) ||
+		month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, milli*int(time.Millisecond), time.UTC)
+	// time.Date normalises 2024-02-31 into March; such text is not a date.
+	if t.Day() != day {
+		return time.Time{}, false
+	}
+	return t, true
 }

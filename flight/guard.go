@@ -35,15 +35,30 @@ type guardedConn struct {
 	policy *readPolicy
 }
 
-// readPolicy is the authorizer state for one client statement.
+// readPolicy is the authorizer state for one client statement. With
+// write unset it allows reads only; with write set it also allows DML on
+// user tables and DDL on tables that are not PocketBase collections.
 type readPolicy struct {
 	// hidden lists "table\x00column" pairs that read as NULL: auth
 	// collections' password hashes and token keys, which PocketBase never
 	// shows, not even to superusers.
 	hidden map[string]bool
 
-	mu     sync.Mutex
-	denied string // first denial, for the error message
+	// write allows INSERT, UPDATE, DELETE and plain-table DDL.
+	write bool
+	// collections holds the lower-cased table names of PocketBase
+	// collections: their schema belongs to PocketBase, so DDL on them is
+	// refused (it would desynchronise the collection cache and dashboard).
+	collections map[string]bool
+	// authTables holds the lower-cased names of auth collections: an
+	// INSERT there would write password and tokenKey columns.
+	authTables map[string]bool
+
+	mu       sync.Mutex
+	denied   string // first denial, for the error message
+	wrote    bool   // a write action was authorized
+	internal bool   // the server's own BEGIN/COMMIT/ROLLBACK is running
+	ddl      bool   // the statement changes the schema
 }
 
 // authorize is the SQLite authorizer callback. It must not touch the
@@ -54,6 +69,10 @@ func (p *readPolicy) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, _
 		return sqlite.AuthorizerOK
 
 	case sqlite.AuthRead:
+		// DDL re-reads the schema table in SQLite's own nested statements.
+		if isSchemaTable(arg1) && p.isDDL() {
+			return sqlite.AuthorizerOK
+		}
 		if isInternalTable(arg1) {
 			p.deny(fmt.Sprintf("reading internal table %q is not allowed", arg1))
 			return sqlite.AuthorizerDeny
@@ -62,11 +81,143 @@ func (p *readPolicy) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, _
 			return sqlite.AuthorizerIgnore
 		}
 		return sqlite.AuthorizerOK
+	}
 
-	default:
+	if (action == sqlite.AuthTransaction || action == sqlite.AuthSavepoint) && p.isInternal() {
+		return sqlite.AuthorizerOK
+	}
+
+	if !p.write {
 		p.deny("only read-only SELECT statements are allowed")
 		return sqlite.AuthorizerDeny
 	}
+
+	return p.authorizeWrite(action, arg1, arg2)
+}
+
+// authorizeWrite decides the write actions of a write statement.
+func (p *readPolicy) authorizeWrite(action sqlite.AuthorizerActionCode, arg1, arg2 string) sqlite.AuthorizerReturnCode {
+	switch action {
+	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete:
+		// DDL is coded as writes to the schema table, which SQLite itself
+		// refuses to let statements modify directly (no writable_schema).
+		if isSchemaTable(arg1) {
+			p.markDDL()
+			return sqlite.AuthorizerOK
+		}
+		if isInternalTable(arg1) {
+			p.deny(fmt.Sprintf("writing internal table %q is not allowed", arg1))
+			return sqlite.AuthorizerDeny
+		}
+		if action == sqlite.AuthInsert && p.authTables[strings.ToLower(arg1)] {
+			p.deny(fmt.Sprintf("inserting into auth collection %q is not allowed: it would write password and tokenKey", arg1))
+			return sqlite.AuthorizerDeny
+		}
+		if action == sqlite.AuthUpdate && p.hidden[arg1+"\x00"+arg2] {
+			p.deny(fmt.Sprintf("writing secret column %s.%s is not allowed", arg1, arg2))
+			return sqlite.AuthorizerDeny
+		}
+		p.markWrote()
+		return sqlite.AuthorizerOK
+
+	case sqlite.AuthCreateTable, sqlite.AuthDropTable:
+		return p.allowDDL(arg1)
+
+	case sqlite.AuthCreateIndex, sqlite.AuthDropIndex:
+		// PRIMARY KEY and UNIQUE constraints create sqlite_autoindex_*.
+		if isInternalTable(arg1) && !strings.HasPrefix(strings.ToLower(arg1), "sqlite_autoindex_") {
+			p.deny(fmt.Sprintf("index name %q is reserved", arg1))
+			return sqlite.AuthorizerDeny
+		}
+		return p.allowDDL(arg2)
+
+	case sqlite.AuthAlterTable:
+		// arg1 is the database name, arg2 the table.
+		return p.allowDDL(arg2)
+
+	default:
+		// Triggers and views would later run with PocketBase's own rights
+		// (no authorizer), so they could read or write secrets: refused,
+		// like PRAGMA, ATTACH, temp objects and transaction control.
+		p.deny(fmt.Sprintf("statement kind %d is not allowed over Flight SQL", int(action)))
+		return sqlite.AuthorizerDeny
+	}
+}
+
+// allowDDL permits schema changes of plain tables only.
+func (p *readPolicy) allowDDL(table string) sqlite.AuthorizerReturnCode {
+	if isInternalTable(table) {
+		p.deny(fmt.Sprintf("changing internal table %q is not allowed", table))
+		return sqlite.AuthorizerDeny
+	}
+	if p.collections[strings.ToLower(table)] {
+		p.deny(fmt.Sprintf("%q is a PocketBase collection: change its schema in PocketBase", table))
+		return sqlite.AuthorizerDeny
+	}
+	p.markWrote()
+	return sqlite.AuthorizerOK
+}
+
+// setInternal marks the server's own transaction control statements.
+func (p *readPolicy) setInternal(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	p.internal = on
+}
+
+func (p *readPolicy) isInternal() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	return p.internal
+}
+
+func (p *readPolicy) markDDL() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	p.ddl = true
+}
+
+func (p *readPolicy) isDDL() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	return p.ddl
+}
+
+func (p *readPolicy) markWrote() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	p.wrote = true
+}
+
+// didWrite reports whether any write action was authorized.
+func (p *readPolicy) didWrite() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	return p.wrote
+}
+
+// reset clears the per-statement state before the next statement.
+func (p *readPolicy) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	p.denied, p.wrote, p.ddl = "", false, false
+}
+
+// isSchemaTable reports SQLite's schema and sequence tables, which DDL and
+// AUTOINCREMENT write as part of an allowed statement.
+func isSchemaTable(name string) bool {
+	switch strings.ToLower(name) {
+	case "sqlite_master", "sqlite_schema", "sqlite_sequence":
+		return true
+	}
+	return false
 }
 
 func (p *readPolicy) deny(reason string) {
@@ -91,20 +242,34 @@ func isInternalTable(name string) bool {
 	return strings.HasPrefix(name, "_") || strings.HasPrefix(strings.ToLower(name), "sqlite_")
 }
 
-// hiddenColumns collects the secret columns of every auth collection.
-func hiddenColumns(app core.App) map[string]bool {
-	hidden := map[string]bool{}
+// newPolicy collects the secret columns of every auth collection and,
+// for writes, the collection tables. It reads PocketBase's collection
+// cache, so it costs no query.
+func newPolicy(app core.App, write bool) *readPolicy {
+	p := &readPolicy{
+		hidden:      map[string]bool{},
+		write:       write,
+		collections: map[string]bool{},
+		authTables:  map[string]bool{},
+	}
 
-	collections, err := app.FindAllCollections(core.CollectionTypeAuth)
+	collections, err := cachedCollections(app)
 	if err != nil {
-		return hidden
+		// Fail closed: without the list every secret would be readable.
+		p.write = false
+		p.denied = "collection list unavailable"
+		return p
 	}
 
 	for _, c := range collections {
-		hidden[c.Name+"\x00"+core.FieldNamePassword] = true
-		hidden[c.Name+"\x00"+core.FieldNameTokenKey] = true
+		p.collections[strings.ToLower(c.Name)] = true
+		if c.IsAuth() {
+			p.authTables[strings.ToLower(c.Name)] = true
+			p.hidden[c.Name+"\x00"+core.FieldNamePassword] = true
+			p.hidden[c.Name+"\x00"+core.FieldNameTokenKey] = true
+		}
 	}
-	return hidden
+	return p
 }
 
 // acquireGuarded takes a connection from the concurrent (read) pool and
@@ -115,10 +280,12 @@ func acquireGuarded(ctx context.Context, app core.App) (*guardedConn, error) {
 		return nil, status.Error(codes.Internal, "concurrent database is not a *dbx.DB")
 	}
 
-	// Look the secret columns up before holding a pooled connection.
-	policy := &readPolicy{hidden: hiddenColumns(app)}
+	return acquire(ctx, db.DB(), newPolicy(app, false))
+}
 
-	conn, err := db.DB().Conn(ctx)
+// acquire takes a connection from pool and installs policy on it.
+func acquire(ctx context.Context, pool *sql.DB, policy *readPolicy) (*guardedConn, error) {
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "getting a read connection: %v", err)
 	}
@@ -152,6 +319,9 @@ func (g *guardedConn) release() {
 		}
 		if err := reg.RegisterAuthorizer(nil); err != nil {
 			return driver.ErrBadConn
+		}
+		if hook, ok := dc.(preUpdateHooker); ok {
+			hook.RegisterPreUpdateHook(nil)
 		}
 		return nil
 	})
@@ -285,4 +455,23 @@ func skipQuoted(s string, i int, q byte) int {
 		return j
 	}
 	return len(s)
+}
+
+// cachedCollections returns PocketBase's in-memory collection list, or
+// reads the collections when the cache is not loaded yet.
+func cachedCollections(app core.App) ([]*core.Collection, error) {
+	if cached, ok := app.Store().Get(core.StoreKeyCachedCollections).([]*core.Collection); ok && cached != nil {
+		return cached, nil
+	}
+
+	collections, err := app.FindAllCollections()
+	if err != nil {
+		return nil, fmt.Errorf("listing collections: %w", err)
+	}
+	return collections, nil
+}
+
+// preUpdateHooker is the modernc connection's pre-update hook setter.
+type preUpdateHooker interface {
+	RegisterPreUpdateHook(sqlite.PreUpdateHookFn)
 }

@@ -33,6 +33,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, flight.Options{})
+}
+
+// newEnvWith is newEnv with server options (Addr is always loopback).
+func newEnvWith(t *testing.T, opts flight.Options) *env {
+	t.Helper()
 
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
@@ -51,7 +57,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("saving superuser: %v", err)
 	}
 
-	srv := flight.New(app, flight.Options{Addr: "127.0.0.1:0"})
+	opts.Addr = "127.0.0.1:0"
+	srv := flight.New(app, opts)
 	if err := srv.Start(); err != nil {
 		t.Fatalf("starting server: %v", err)
 	}
@@ -193,4 +200,24 @@ func utc(s string) time.Time {
 		panic(err)
 	}
 	return ts
+}
+
+func flightOptsIdle(d time.Duration) flight.Options {
+	return flight.Options{IdleTimeout: d}
+}
+
+// addSuperuser saves another superuser.
+func addSuperuser(t *testing.T, e *env, email, password string) {
+	t.Helper()
+
+	superusers, err := e.app.FindCollectionByNameOrId(core.CollectionNameSuperusers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	su := core.NewRecord(superusers)
+	su.SetEmail(email)
+	su.SetPassword(password)
+	if err := e.app.Save(su); err != nil {
+		t.Fatalf("saving superuser: %v", err)
+	}
 }

@@ -118,3 +118,21 @@ func TestConversions(t *testing.T) {
 		t.Errorf("toText(invalid utf8) = %q", got)
 	}
 }
+
+func TestParsePBDate(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"2024-03-31 01:30:00.123Z", "2024-03-31T01:30:00.123Z", true},
+		{"2024-02-31 01:30:00.000Z", "", false},
+		{"2024-03-31T01:30:00.000Z", "", false},
+		{"2024-03-31 1:30:00.000Z", "", false},
+	} {
+		got, ok := parsePBDate(c.in)
+		if ok != c.ok || (ok && got.Format("2006-01-02T15:04:05.000Z07:00") != c.want) {
+			t.Errorf("parsePBDate(%q) = %v, %v", c.in, got, ok)
+		}
+	}
+}

@@ -3,8 +3,11 @@ package flight
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -22,26 +25,62 @@ const (
 	// batchMaxRows bounds a batch of tiny rows, for client memory.
 	batchMaxRows = 64 * 1024
 	// statementTTL is how long a ticket from GetFlightInfo stays valid.
-	statementTTL = 10 * time.Minute
-	// maxStatements caps stored handles per server.
-	maxStatements = 10000
+	statementTTL = 5 * time.Minute
+	// maxStatements caps stored handles per server: room for a few
+	// hundred queries a second within statementTTL. Each holds only the
+	// SQL text, bound arguments and schema.
+	maxStatements = 200_000
 )
 
 // statement is a query a client sent with GetFlightInfo, kept server side;
 // the ticket only carries a random handle to it.
 type statement struct {
-	query   string
-	userID  string
-	shape   resultShape
-	expires time.Time
+	query  string
+	userID string
+	shape  resultShape
+	// args holds one argument list per bound parameter row; the query
+	// runs once per row and the results are concatenated.
+	args [][]any
+	// txID is the Flight transaction the query reads in, if any.
+	txID []byte
+	// noResult marks a write that already ran: DoGet streams nothing.
+	noResult bool
+	expires  time.Time
+
+	// cancelled is closed by CancelFlightInfo; a running stream then
+	// stops and ends with codes.Canceled.
+	cancelled  chan struct{}
+	cancelOnce sync.Once
 }
+
+// cancel marks the statement cancelled; it is safe to call repeatedly.
+func (stmt *statement) cancel() {
+	stmt.cancelOnce.Do(func() { close(stmt.cancelled) })
+}
+
+// queryContext is ctx, also cancelled when the statement is.
+func (stmt *statement) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	qctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-stmt.cancelled:
+			cancel()
+		case <-qctx.Done():
+		}
+	}()
+	return qctx, cancel
+}
+
+// errCancelled is what a cancelled stream ends with.
+var errCancelled = status.Error(codes.Canceled, "query cancelled by CancelFlightInfo")
 
 // statementStore maps random handles to statements. Handles are 32 random
 // bytes, so a ticket cannot be forged into other SQL or guessed; each one
 // is also bound to the superuser who created it.
 type statementStore struct {
-	mu sync.Mutex
-	m  map[string]*statement
+	mu        sync.Mutex
+	m         map[string]*statement
+	lastSweep time.Time
 }
 
 func newStatementStore() *statementStore {
@@ -57,10 +96,15 @@ func (st *statementStore) put(stmt *statement) ([]byte, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 
+	// Sweeping every put would make a busy point-query load quadratic;
+	// once a second (or when full) is enough.
 	now := time.Now()
-	for k, v := range st.m {
-		if now.After(v.expires) {
-			delete(st.m, k)
+	if now.Sub(st.lastSweep) > time.Second || len(st.m) >= maxStatements {
+		st.lastSweep = now
+		for k, v := range st.m {
+			if now.After(v.expires) {
+				delete(st.m, k)
+			}
 		}
 	}
 	if len(st.m) >= maxStatements {
@@ -121,8 +165,10 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "not authenticated")
 	}
-	if cmd.GetTransactionId() != nil {
-		return nil, status.Error(codes.Unimplemented, "transactions are not supported")
+	if txID := cmd.GetTransactionId(); len(txID) > 0 {
+		if _, err := s.txns.get(txID, ident.userID); err != nil {
+			return nil, err
+		}
 	}
 
 	query := cmd.GetQuery()
@@ -132,10 +178,19 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		return nil, err
 	}
 
-	handle, err := s.stmts.put(&statement{query: query, userID: ident.userID, shape: shape, expires: time.Now().Add(statementTTL)})
+	return s.ticketInfo(desc, &statement{query: query, userID: ident.userID, shape: shape, txID: cmd.GetTransactionId()})
+}
+
+// ticketInfo stores stmt under a random handle and returns a FlightInfo
+// with its schema and a ticket for it.
+func (s *Server) ticketInfo(desc *flight.FlightDescriptor, stmt *statement) (*flight.FlightInfo, error) {
+	stmt.expires = time.Now().Add(statementTTL)
+	stmt.cancelled = make(chan struct{})
+	handle, err := s.stmts.put(stmt)
 	if err != nil {
 		return nil, err
 	}
+	shape := stmt.shape
 
 	ticket, err := flightsql.CreateStatementQueryTicket(handle)
 	if err != nil {
@@ -153,10 +208,6 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 
 // GetSchemaStatement returns the schema a query would stream.
 func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
-	if cmd.GetTransactionId() != nil {
-		return nil, status.Error(codes.Unimplemented, "transactions are not supported")
-	}
-
 	shape, err := s.describe(ctx, cmd.GetQuery())
 	if err != nil {
 		return nil, err
@@ -178,7 +229,33 @@ func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQ
 		return nil, nil, err
 	}
 
-	ch, err := s.stream(ctx, stmt.query, stmt.shape)
+	if stmt.noResult {
+		ch := make(chan flight.StreamChunk)
+		close(ch)
+		return stmt.shape.schema, ch, nil
+	}
+
+	if len(stmt.txID) > 0 {
+		tx, err := s.txns.get(stmt.txID, ident.userID)
+		if err != nil {
+			return nil, nil, err
+		}
+		ch, handled, err := tx.read(ctx, s, stmt)
+		if handled || err != nil {
+			return stmt.shape.schema, ch, err
+		}
+	}
+
+	select {
+	case <-stmt.cancelled:
+		return nil, nil, errCancelled
+	default:
+	}
+
+	// The query context ends with the call or with CancelFlightInfo;
+	// the goroutine started by queryContext ends with it.
+	qctx, _ := stmt.queryContext(ctx)
+	ch, err := s.stream(ctx, qctx, stmt.query, stmt.args, stmt.shape)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -188,7 +265,14 @@ func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQ
 // stream starts query and feeds record batches of the announced shape
 // into the returned channel. Errors before the first row are returned
 // directly so the client gets a proper status code.
-func (s *Server) stream(ctx context.Context, query string, announced resultShape) (<-chan flight.StreamChunk, error) {
+//
+// qctx runs the SQL; ctx (the call) carries the chunks, so a cancelled
+// query can still tell the client it was cancelled.
+func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, announced resultShape) (<-chan flight.StreamChunk, error) {
+	if len(args) == 0 {
+		args = [][]any{nil}
+	}
+
 	g, err := acquireGuarded(ctx, s.app)
 	if err != nil {
 		return nil, err
@@ -196,20 +280,43 @@ func (s *Server) stream(ctx context.Context, query string, announced resultShape
 
 	// The schema may have changed since GetFlightInfo (a collection was
 	// edited); streaming a different schema would break clients.
-	cols, err := g.columnInfo(query)
-	if err != nil {
+	changed := status.Error(codes.Aborted, "the result schema changed since GetFlightInfo; execute the query again")
+
+	// A plain full-table scan is split over several connections. It is
+	// checked with a full re-derivation (one prepare is nothing next to a
+	// table scan).
+	if len(args) == 1 && args[0] == nil && plainScanTable(query) != "" {
+		cols, err := g.columnInfo(query)
+		if err != nil {
+			g.release()
+			return nil, err
+		}
+		if now := shapeOf(s.app, cols); !now.schema.Equal(announced.schema) {
+			g.release()
+			return nil, changed
+		}
+
 		g.release()
-		return nil, err
-	}
-	if now := shapeOf(s.app, cols); !now.schema.Equal(announced.schema) {
-		g.release()
-		return nil, status.Error(codes.Aborted, "the result schema changed since GetFlightInfo; execute the query again")
+		if ch, ok := s.streamParallel(ctx, qctx, query, announced); ok {
+			return ch, nil
+		}
+		if g, err = acquireGuarded(ctx, s.app); err != nil {
+			return nil, err
+		}
 	}
 
-	rows, err := g.conn.QueryContext(ctx, query)
+	rows, err := g.conn.QueryContext(qctx, query, args[0]...)
 	if err != nil {
 		g.release()
 		return nil, g.sqlError("running query", err)
+	}
+
+	// Other queries are checked against the running statement itself,
+	// which saves a second prepare per point query.
+	if !announced.stillHolds(s.app, rows) {
+		rows.Close()
+		g.release()
+		return nil, changed
 	}
 
 	ch := make(chan flight.StreamChunk, 1)
@@ -219,7 +326,6 @@ func (s *Server) stream(ctx context.Context, query string, announced resultShape
 		defer s.streams.Done()
 		defer close(ch)
 		defer g.release()
-		defer rows.Close()
 
 		// This goroutine is outside the gRPC recovery interceptor.
 		defer func() {
@@ -231,49 +337,153 @@ func (s *Server) stream(ctx context.Context, query string, announced resultShape
 		bb := newBatchBuilder(memory.DefaultAllocator, announced)
 		defer bb.release()
 
-		n := len(announced.kinds)
-		values := make([]any, n)
-		ptrs := make([]any, n)
-		for i := range values {
-			ptrs[i] = &values[i]
+		// A cancelled query stops sending even rows already scanned.
+		send := func(rec arrow.RecordBatch) bool {
+			if qctx.Err() != nil {
+				rec.Release()
+				return false
+			}
+			return sendChunk(ctx, ch, flight.StreamChunk{Data: rec})
 		}
 
-		total := 0
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				sendChunk(ctx, ch, flight.StreamChunk{Err: g.sqlError("reading row", err)})
-				return
-			}
-
-			bb.appendRow(values)
-			total++
-
-			// Only full batches are sent mid-stream, so no empty batch
-			// ever appears in the middle.
-			if bb.bytes >= batchTargetBytes || bb.rows >= batchMaxRows {
-				if !sendChunk(ctx, ch, flight.StreamChunk{Data: bb.flush()}) {
+		for i := range args {
+			if i > 0 {
+				rows, err = g.conn.QueryContext(qctx, query, args[i]...)
+				if err != nil {
+					sendChunk(ctx, ch, flight.StreamChunk{Err: g.sqlError("running query", err)})
 					return
 				}
 			}
-		}
 
-		if err := rows.Err(); err != nil {
-			sendChunk(ctx, ch, flight.StreamChunk{Err: g.sqlError("reading rows", err)})
-			return
+			err := scanInto(rows, bb, send)
+			rows.Close()
+			if err != nil {
+				if qctx.Err() != nil && ctx.Err() == nil {
+					sendChunk(ctx, ch, flight.StreamChunk{Err: errCancelled})
+				} else if ctx.Err() == nil {
+					sendChunk(ctx, ch, flight.StreamChunk{Err: g.sqlError("reading rows", err)})
+				}
+				return
+			}
 		}
 
 		// An empty result sends the schema and no batch at all.
 		if bb.rows > 0 {
-			sendChunk(ctx, ch, flight.StreamChunk{Data: bb.flush()})
+			send(bb.flush())
 		}
 
 		if bb.bad > 0 {
-			s.logger.Warn("flight query had values that did not fit their column type; sent as null",
-				"rows", total, "nulled_values", bb.bad)
+			s.logger.Warn("flight query had values that did not fit their column type; sent as null", "nulled_values", bb.bad)
 		}
 	}()
 
 	return ch, nil
+}
+
+// errStopped reports that the receiver went away mid-stream.
+var errStopped = errors.New("stream receiver gone")
+
+// pipeRows is how many scanned rows travel from the scanning goroutine
+// to the converting one at a time.
+const pipeRows = 2048
+
+// scanInto appends every row of rows to bb and hands each full batch to
+// send. Only full batches go out mid-stream, so no empty batch ever
+// appears in the middle.
+//
+// Scanning (inside SQLite) and converting to Arrow run on two goroutines
+// joined by a few reused row buffers, so a full-table read keeps two
+// cores busy instead of one; gRPC encodes and sends on a third.
+func scanInto(rows *sql.Rows, bb *batchBuilder, send func(arrow.RecordBatch) bool) error {
+	n := len(bb.shape.kinds)
+
+	type chunk struct {
+		vals []any
+		rows int
+	}
+	// Buffers grow 32, 512, 2048 rows and are made only when needed: a
+	// point query allocates one small buffer, a full scan soon moves rows
+	// in large chunks through three reused ones.
+	sizes := []int{32, 512, pipeRows}
+	made := 0
+	free := make(chan []any, len(sizes))
+	full := make(chan chunk, len(sizes))
+	next := func() []any {
+		if made < len(sizes) {
+			select {
+			case b := <-free:
+				return b
+			default:
+				made++
+				return make([]any, sizes[made-1]*max(n, 1))
+			}
+		}
+		return <-free
+	}
+
+	var stopped atomic.Bool
+	converted := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("converting rows: %v", r)
+				stopped.Store(true)
+			}
+			// Keep returning buffers so the scanner never blocks.
+			for c := range full {
+				free <- c.vals
+			}
+			converted <- err
+		}()
+
+		for c := range full {
+			for r := 0; r < c.rows && !stopped.Load(); r++ {
+				bb.appendRow(c.vals[r*n : (r+1)*n])
+				if bb.bytes >= batchTargetBytes || bb.rows >= batchMaxRows {
+					if !send(bb.flush()) {
+						err = errStopped
+						stopped.Store(true)
+					}
+				}
+			}
+			clear(c.vals) // drop references to scanned strings early
+			free <- c.vals
+		}
+	}()
+
+	ptrs := make([]any, n)
+	buf, r := next(), 0
+	var scanErr error
+	for !stopped.Load() && rows.Next() {
+		for i := range ptrs {
+			ptrs[i] = &buf[r*n+i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			scanErr = err
+			break
+		}
+
+		r++
+		if (r+1)*n > len(buf) {
+			full <- chunk{vals: buf, rows: r}
+			buf, r = next(), 0
+		}
+	}
+	if r > 0 && scanErr == nil {
+		full <- chunk{vals: buf, rows: r}
+	}
+	close(full)
+
+	convErr := <-converted
+	switch {
+	case scanErr != nil:
+		return scanErr
+	case convErr != nil:
+		return convErr
+	default:
+		return rows.Err()
+	}
 }
 
 // sendChunk delivers a chunk unless the call is gone; it releases the
@@ -288,4 +498,35 @@ func sendChunk(ctx context.Context, ch chan<- flight.StreamChunk, c flight.Strea
 		}
 		return false
 	}
+}
+
+// CancelFlightInfo cancels the statements behind a FlightInfo's tickets:
+// a stream in progress stops and ends with codes.Canceled, and a ticket
+// not yet read is refused. Writes already ran when their FlightInfo was
+// returned, so they are not cancellable.
+func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightInfoRequest) (flight.CancelFlightInfoResult, error) {
+	// Results are built as literals: the type holds a protobuf mutex.
+	result := flight.CancelStatusNotCancellable
+
+	ident, ok := identityFrom(ctx)
+	if !ok {
+		return flight.CancelFlightInfoResult{Status: result}, status.Error(codes.Unauthenticated, "not authenticated")
+	}
+	if req.GetInfo() == nil {
+		return flight.CancelFlightInfoResult{Status: result}, status.Error(codes.InvalidArgument, "cancel request carries no FlightInfo")
+	}
+
+	for _, ep := range req.GetInfo().GetEndpoint() {
+		ticket, err := flightsql.GetStatementQueryTicket(ep.GetTicket())
+		if err != nil {
+			continue // a catalog ticket: nothing runs long
+		}
+		stmt, err := s.stmts.get(ticket.GetStatementHandle(), ident.userID)
+		if err != nil || stmt.noResult {
+			continue
+		}
+		stmt.cancel()
+		result = flight.CancelStatusCancelled
+	}
+	return flight.CancelFlightInfoResult{Status: result}, nil
 }

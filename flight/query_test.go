@@ -9,6 +9,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/arrow-mino/arrow-mino/flight"
 )
 
 func saveObject(t *testing.T, app core.App, fields map[string]any) {
@@ -257,5 +259,52 @@ func TestAuthSecretsReadAsNull(t *testing.T) {
 		if got := res.column(i); !reflect.DeepEqual(got, []any{w}) {
 			t.Errorf("column %s: got %#v, want [%#v]", res.schema.Field(i).Name, got, w)
 		}
+	}
+}
+
+func TestParallelScanReturnsEveryRowOnce(t *testing.T) {
+	e := newEnvWith(t, flight.Options{ScanParallelism: 2})
+	mustExec(t, e.app, "CREATE TABLE wide(i INTEGER, s TEXT)")
+	mustExec(t, e.app, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 250000)
+		INSERT INTO wide SELECT i, 'row ' || i FROM n`)
+	cl := e.client(t)
+	ctx := basicCtx(suEmail, suPassword)
+
+	res := query(t, ctx, cl, "SELECT i, s FROM wide")
+	if res.rows() != 250000 {
+		t.Fatalf("got %d rows", res.rows())
+	}
+	seen := make([]bool, 250001)
+	for _, v := range res.column(0) {
+		i := v.(int64)
+		if seen[i] {
+			t.Fatalf("row %d twice", i)
+		}
+		seen[i] = true
+	}
+}
+
+func TestSchemaChangeBetweenInfoAndDoGet(t *testing.T) {
+	e := newEnv(t)
+	mustExec(t, e.app, "CREATE TABLE shifting(a TEXT)")
+	mustExec(t, e.app, "INSERT INTO shifting VALUES ('x')")
+	cl := e.client(t)
+	ctx := basicCtx(suEmail, suPassword)
+
+	info, err := cl.Execute(ctx, "SELECT * FROM shifting WHERE a = 'x'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, e.app, "ALTER TABLE shifting ADD COLUMN b INTEGER")
+
+	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err == nil {
+		for rdr.Next() {
+		}
+		err = rdr.Err()
+		rdr.Release()
+	}
+	if status.Code(err) != codes.Aborted {
+		t.Fatalf("DoGet after the schema changed: got %v, want Aborted", err)
 	}
 }

@@ -1,9 +1,13 @@
 // Package flight serves arrow-mino's PocketBase database over Arrow Flight SQL.
 //
-// The server is a read-only Flight SQL endpoint for PocketBase superusers:
-// catalog calls (GetTables, GetTableTypes, GetCatalogs, GetDbSchemas) and
-// statement queries (GetFlightInfo + DoGet). Result schemas are derived from
-// declared column types and PocketBase collection fields, never from data.
+// Superusers (and, with Options.AllowReadOnlyRole, other auth records as
+// readers) get catalog and key metadata, queries, prepared statements with
+// bound parameters, updates and DDL, transactions with savepoints, bulk
+// ingest and cancellation. Result schemas are derived from declared column
+// types and PocketBase collection fields, never from data. Client SQL is
+// confined by an SQLite authorizer (guard.go); writes go through
+// PocketBase's single write connection (write.go) and are re-announced to
+// PocketBase hooks and realtime subscribers after commit (changes.go).
 package flight
 
 import (
@@ -21,6 +25,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -31,10 +36,49 @@ const DefaultAddr = "127.0.0.1:8091"
 // cuts every connection.
 const stopGrace = 3 * time.Second
 
+// Defaults of Options fields left zero.
+const (
+	DefaultWriteWait    = 10 * time.Second
+	DefaultTxWriteLease = 5 * time.Second
+	DefaultIdleTimeout  = 10 * time.Minute
+)
+
 // Options configures a Server. The zero value is usable.
 type Options struct {
 	// Addr is the TCP listen address; DefaultAddr when empty.
 	Addr string
+
+	// WriteWait bounds how long a write waits for PocketBase's single
+	// write connection; DefaultWriteWait (PocketBase's busy_timeout) when 0.
+	WriteWait time.Duration
+
+	// TxWriteLease bounds how long a Flight transaction may hold the
+	// write connection after its first write, i.e. how long PocketBase's
+	// own writes can be held up by it; DefaultTxWriteLease when 0. The
+	// transaction is rolled back when the lease ends.
+	TxWriteLease time.Duration
+
+	// IdleTimeout expires prepared statements and transactions that were
+	// not used for this long; DefaultIdleTimeout when 0.
+	IdleTimeout time.Duration
+
+	// AllowReadOnlyRole admits records of non-superuser auth collections
+	// (with their email and password, or an auth token); they may query
+	// every user table (collection API rules do not apply) but never
+	// write. Off by default: only superusers connect.
+	AllowReadOnlyRole bool
+
+	// ScanParallelism splits plain full-table scans over this many read
+	// connections (see parallel.go): 0 picks 2 on machines with two or
+	// more cores, 1 always reads serially, more is capped at 4. Split
+	// scans return rows in rowid order within each range only.
+	ScanParallelism int
+
+	// TLSCertFile and TLSKeyFile, when both set, serve TLS with this
+	// PEM certificate and key; otherwise the server speaks plaintext
+	// (keep it on loopback then).
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // Server is a Flight SQL server over one PocketBase app.
@@ -45,8 +89,10 @@ type Server struct {
 	opts   Options
 	logger *slog.Logger
 
-	auth  *authenticator
-	stmts *statementStore
+	auth     *authenticator
+	stmts    *statementStore
+	prepared *preparedStore
+	txns     *txnStore
 
 	// streams counts DoGet goroutines still holding a read connection;
 	// Stop waits for them so none outlives PocketBase's database.
@@ -64,6 +110,15 @@ func New(app core.App, opts Options) *Server {
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
+	if opts.WriteWait <= 0 {
+		opts.WriteWait = DefaultWriteWait
+	}
+	if opts.TxWriteLease <= 0 {
+		opts.TxWriteLease = DefaultTxWriteLease
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 
 	logger := app.Logger().With("component", "flight")
 
@@ -71,9 +126,11 @@ func New(app core.App, opts Options) *Server {
 		app:    app,
 		opts:   opts,
 		logger: logger,
-		auth:   newAuthenticator(app, logger),
+		auth:   newAuthenticator(app, logger, opts.AllowReadOnlyRole),
 		stmts:  newStatementStore(),
 	}
+	s.prepared = newPreparedStore(opts.IdleTimeout)
+	s.txns = newTxnStore(opts.IdleTimeout)
 
 	// Every value in sqlInfo has a supported type, so this cannot fail
 	// unless sqlInfo is edited wrongly; log rather than refuse to start.
@@ -94,16 +151,28 @@ func (s *Server) Start() error {
 		return errors.New("flight: server already started or stopped")
 	}
 
+	// Recovery runs outermost so a panic in auth is caught too.
+	serverOpts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.auth.unary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.auth.stream),
+	}
+	if (s.opts.TLSCertFile == "") != (s.opts.TLSKeyFile == "") {
+		return errors.New("flight: TLSCertFile and TLSKeyFile must be set together")
+	}
+	if s.opts.TLSCertFile != "" {
+		creds, err := credentials.NewServerTLSFromFile(s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("flight: loading TLS certificate: %w", err)
+		}
+		serverOpts = append(serverOpts, grpc.Creds(creds))
+	}
+
 	ln, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
 		return fmt.Errorf("flight: listening on %s: %w", s.opts.Addr, err)
 	}
 
-	// Recovery runs outermost so a panic in auth is caught too.
-	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.auth.unary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.auth.stream),
-	)
+	srv := grpc.NewServer(serverOpts...)
 	flight.RegisterFlightServiceServer(srv, &service{
 		FlightServer: flightsql.NewFlightServer(s),
 		srv:          s,
@@ -148,6 +217,10 @@ func (s *Server) Stop() {
 	if already || srv == nil {
 		return
 	}
+
+	// Open Flight transactions may hold PocketBase's writer: give it back
+	// before PocketBase shuts down.
+	s.txns.endAll("server stopping")
 
 	// GracefulStop waits for open streams, which a client may hold forever.
 	graceful := make(chan struct{})

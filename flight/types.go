@@ -1,9 +1,11 @@
 package flight
 
 import (
+	"database/sql"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/pocketbase/pocketbase/core"
 	"modernc.org/sqlite"
 )
@@ -56,6 +58,46 @@ func (k colKind) arrowType() arrow.DataType {
 type resultShape struct {
 	schema *arrow.Schema
 	kinds  []colKind
+
+	// cols and cache record what the shape was derived from, so a later
+	// run can tell cheaply whether it still holds (see stillHolds).
+	cols  []sqlite.ColumnInfo
+	cache **core.Collection
+}
+
+// cacheIdentity identifies the current PocketBase collection cache: every
+// collection change stores a new slice, so a different first-element
+// address means field types may have changed.
+func cacheIdentity(app core.App) **core.Collection {
+	cached, _ := app.Store().Get(core.StoreKeyCachedCollections).([]*core.Collection)
+	if len(cached) == 0 {
+		return nil
+	}
+	return &cached[0]
+}
+
+// stillHolds reports whether a running statement yields the announced
+// shape: same collection cache (field types), same column names and same
+// declared types. Where a column comes from is not rechecked; a view
+// redefined to read another column of the same declared type keeps the
+// announced conversion, which never fails (misfits become null).
+func (sh resultShape) stillHolds(app core.App, rows interface {
+	ColumnTypes() ([]*sql.ColumnType, error)
+}) bool {
+	if sh.cache == nil || cacheIdentity(app) != sh.cache {
+		return false
+	}
+
+	types, err := rows.ColumnTypes()
+	if err != nil || len(types) != len(sh.cols) {
+		return false
+	}
+	for i, t := range types {
+		if t.Name() != sh.cols[i].Name || !strings.EqualFold(t.DatabaseTypeName(), strings.TrimSpace(sh.cols[i].DeclType)) {
+			return false
+		}
+	}
+	return true
 }
 
 // shapeOf derives a result schema from prepared-statement metadata only,
@@ -68,10 +110,10 @@ func shapeOf(app core.App, cols []sqlite.ColumnInfo) resultShape {
 
 	for i, c := range cols {
 		kinds[i] = kindOf(app, c)
-		fields[i] = arrow.Field{Name: c.Name, Type: kinds[i].arrowType(), Nullable: true}
+		fields[i] = arrow.Field{Name: c.Name, Type: kinds[i].arrowType(), Nullable: true, Metadata: columnMetadata(c, kinds[i])}
 	}
 
-	return resultShape{schema: arrow.NewSchema(fields, nil), kinds: kinds}
+	return resultShape{schema: arrow.NewSchema(fields, nil), kinds: kinds, cols: cols, cache: cacheIdentity(app)}
 }
 
 // kindOf picks the kind of one column: from the PocketBase field when the
@@ -144,5 +186,52 @@ func kindOfDecl(decl string) colKind {
 	default:
 		// NUMERIC, DECIMAL(p,s) and any other name: NUMERIC affinity.
 		return kindFloat64
+	}
+}
+
+// columnMetadata describes a result column the way JDBC's
+// ResultSetMetaData asks: source table, SQL type name, precision and
+// whether it can be written (expressions cannot).
+func columnMetadata(c sqlite.ColumnInfo, k colKind) arrow.Metadata {
+	b := flightsql.NewColumnMetadataBuilder()
+	if c.TableName != "" {
+		b.TableName(c.TableName).SchemaName(dbSchemaName)
+	}
+
+	typeName := strings.ToUpper(strings.TrimSpace(c.DeclType))
+	if typeName == "" {
+		typeName = k.sqlTypeName()
+	}
+	b.TypeName(typeName)
+
+	switch k {
+	case kindInt64:
+		b.Precision(19).Scale(0)
+	case kindFloat64:
+		b.Precision(15)
+	}
+
+	return b.IsAutoIncrement(false).
+		IsCaseSensitive(k == kindUTF8 || k == kindUntyped).
+		IsReadOnly(c.OriginName == "").
+		IsSearchable(true).
+		Metadata()
+}
+
+// sqlTypeName is the GetXdbcTypeInfo name of a kind.
+func (k colKind) sqlTypeName() string {
+	switch k {
+	case kindInt64:
+		return "INTEGER"
+	case kindFloat64:
+		return "REAL"
+	case kindBool:
+		return "BOOLEAN"
+	case kindTimestamp:
+		return "TIMESTAMP"
+	case kindBinary:
+		return "BLOB"
+	default:
+		return "TEXT"
 	}
 }

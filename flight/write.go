@@ -1,0 +1,221 @@
+package flight
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Writes go through PocketBase's single writer: the one connection of
+// app.NonconcurrentDB(). Taking it from its pool serialises Flight SQL
+// writes with PocketBase's own (ingest, API, hooks), so neither side ever
+// sees "database is locked". The connection is held only for one write
+// (or one Flight transaction, bounded by its write lease) and the write
+// authorizer and change capture are removed before it goes back.
+
+// writer is PocketBase's write connection held by one Flight write.
+type writer struct {
+	g       *guardedConn
+	changes *changeLog
+	open    bool // BEGIN issued and not yet ended
+}
+
+// acquireWriter waits (bounded by Options.WriteWait) for PocketBase's
+// write connection and installs the write policy and change capture.
+func (s *Server) acquireWriter(ctx context.Context) (*writer, error) {
+	db, ok := s.app.NonconcurrentDB().(*dbx.DB)
+	if !ok {
+		return nil, status.Error(codes.Internal, "write database is not a *dbx.DB")
+	}
+
+	waitCtx, cancel := context.WithTimeout(ctx, s.opts.WriteWait)
+	defer cancel()
+
+	g, err := acquire(waitCtx, db.DB(), newPolicy(s.app, true))
+	if err != nil {
+		if waitCtx.Err() != nil && ctx.Err() == nil {
+			return nil, status.Errorf(codes.Unavailable, "the database writer stayed busy for %s; retry later", s.opts.WriteWait)
+		}
+		return nil, err
+	}
+
+	w := &writer{g: g, changes: newChangeLog(s.app)}
+
+	err = g.conn.Raw(func(dc any) error {
+		h, ok := dc.(preUpdateHooker)
+		if !ok {
+			return fmt.Errorf("driver connection %T has no pre-update hook", dc)
+		}
+		h.RegisterPreUpdateHook(w.changes.capture)
+		return nil
+	})
+	if err != nil {
+		g.release()
+		return nil, status.Errorf(codes.Internal, "installing change capture: %v", err)
+	}
+
+	return w, nil
+}
+
+// control runs BEGIN/COMMIT/ROLLBACK, which the policy refuses to clients.
+func (w *writer) control(ctx context.Context, sql string) error {
+	w.g.policy.setInternal(true)
+	defer w.g.policy.setInternal(false)
+
+	if _, err := w.g.conn.ExecContext(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// begin starts an immediate transaction: the write lock is taken now, so
+// a later statement cannot fail with SQLITE_BUSY halfway.
+func (w *writer) begin(ctx context.Context) error {
+	if err := w.control(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return status.Errorf(codes.Unavailable, "starting write transaction: %v", err)
+	}
+	w.open = true
+	return nil
+}
+
+// exec runs query once per argument row (once with no arguments when
+// argRows is empty) and returns the total number of changed rows.
+func (w *writer) exec(ctx context.Context, query string, argRows [][]any) (int64, error) {
+	if len(argRows) == 0 {
+		argRows = [][]any{nil}
+	}
+
+	var total int64
+	for _, args := range argRows {
+		w.g.policy.reset()
+		mark := w.changes.mark()
+
+		res, err := w.g.conn.ExecContext(ctx, query, args...)
+		if err != nil {
+			// SQLite undid the failed statement; so must the capture, or
+			// a later commit would announce changes that never happened.
+			w.changes.truncate(mark)
+			return total, w.g.sqlError("executing statement", err)
+		}
+
+		n, err := res.RowsAffected()
+		if err == nil {
+			total += n
+		}
+	}
+	return total, nil
+}
+
+// finish commits (or rolls back) the open transaction and releases the
+// connection. It uses a detached context: a cancelled call must still end
+// the transaction before the connection goes back to PocketBase.
+func (w *writer) finish(commit bool) error {
+	var err error
+	if w.open {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+
+		if commit {
+			err = w.control(ctx, "COMMIT")
+		}
+		if !commit || err != nil {
+			if rbErr := w.control(ctx, "ROLLBACK"); rbErr != nil && err == nil {
+				err = rbErr
+			}
+		}
+		w.open = false
+	}
+
+	w.g.release()
+
+	if err != nil {
+		return status.Errorf(codes.Aborted, "ending write transaction: %v", err)
+	}
+	return nil
+}
+
+// runWrite executes one write statement (for every argument row) in its
+// own transaction on PocketBase's writer and, after commit, re-emits the
+// changes to PocketBase hooks and realtime subscribers.
+func (s *Server) runWrite(ctx context.Context, query string, argRows [][]any) (int64, error) {
+	if err := checkSingleStatement(query); err != nil {
+		return 0, err
+	}
+
+	w, err := s.acquireWriter(ctx)
+	if err != nil {
+		return 0, err
+	}
+
+	if err := w.begin(ctx); err != nil {
+		_ = w.finish(false)
+		return 0, err
+	}
+
+	n, err := w.exec(ctx, query, argRows)
+	if err != nil {
+		_ = w.finish(false)
+		return 0, err
+	}
+
+	if err := w.finish(true); err != nil {
+		return 0, err
+	}
+
+	// Hooks may write themselves, so they run after the writer is back.
+	s.emit(ctx, w.changes)
+	return n, nil
+}
+
+// DoPutCommandStatementUpdate runs an ad hoc INSERT, UPDATE, DELETE or
+// DDL statement, inside the given transaction if there is one.
+func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+	ident, ok := identityFrom(ctx)
+	if !ok {
+		return 0, status.Error(codes.Unauthenticated, "not authenticated")
+	}
+	if err := s.requireWriter(ident); err != nil {
+		return 0, err
+	}
+
+	n, err := s.write(ctx, ident, cmd.GetTransactionId(), cmd.GetQuery(), nil)
+	if err != nil {
+		s.logger.Info("flight update refused", "user", ident.email, "error", err)
+		return 0, err
+	}
+	return n, nil
+}
+
+// write runs a write statement alone or in the caller's transaction.
+func (s *Server) write(ctx context.Context, ident identity, txID []byte, query string, argRows [][]any) (int64, error) {
+	if len(txID) == 0 {
+		return s.runWrite(ctx, query, argRows)
+	}
+
+	tx, err := s.txns.get(txID, ident.userID)
+	if err != nil {
+		return 0, err
+	}
+	return tx.write(ctx, s, query, argRows)
+}
+
+// requireWriter refuses writes from read-only identities.
+func (s *Server) requireWriter(ident identity) error {
+	if ident.readOnly {
+		return status.Error(codes.PermissionDenied, "this account may only read over Flight SQL")
+	}
+	return nil
+}
+
+// recordEvent builds the model event PocketBase's hooks expect.
+func (s *Server) recordEvent(ctx context.Context, kind string, rec *core.Record) *core.ModelEvent {
+	ev := &core.ModelEvent{App: s.app, Context: context.WithoutCancel(ctx), Type: kind}
+	ev.Model = rec
+	return ev
+}
