@@ -44,6 +44,9 @@ type settings struct {
 	natsURL        string
 	natsListen     string
 	flightAddr     string
+	flightTLSCert  string
+	flightTLSKey   string
+	flightReaders  bool
 	reconcileEvery time.Duration
 	logLevel       string
 }
@@ -100,6 +103,12 @@ func bindFlags(root *cobra.Command) *settings {
 		"where the embedded NATS server listens")
 	flags.StringVar(&cfg.flightAddr, "flight", "127.0.0.1:8091",
 		"Flight SQL listen address")
+	flags.StringVar(&cfg.flightTLSCert, "flight-tls-cert", "",
+		"PEM certificate for Flight SQL over TLS (with --flight-tls-key)")
+	flags.StringVar(&cfg.flightTLSKey, "flight-tls-key", "",
+		"PEM private key for Flight SQL over TLS")
+	flags.BoolVar(&cfg.flightReaders, "flight-readers", false,
+		"let non-superuser auth records query (never write) over Flight SQL")
 	flags.DurationVar(&cfg.reconcileEvery, "reconcile-every", hooks.DefaultReconcileEvery,
 		"period of scheduled bucket reconciles (negative turns them off)")
 	flags.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -182,6 +191,10 @@ func ingestConfig(app core.App, cfg *settings) (hooks.Config, minioserver.Secret
 // startServices runs ingest and Flight SQL beside PocketBase's HTTP server
 // and stops them before PocketBase closes its databases.
 func startServices(se *core.ServeEvent, cfg *settings, logger *slog.Logger) error {
+	if (cfg.flightTLSCert == "") != (cfg.flightTLSKey == "") {
+		return errors.New("--flight-tls-cert and --flight-tls-key go together")
+	}
+
 	config, secrets, err := ingestConfig(se.App, cfg)
 	if err != nil {
 		return err
@@ -198,7 +211,12 @@ func startServices(se *core.ServeEvent, cfg *settings, logger *slog.Logger) erro
 		return fmt.Errorf("start ingest: %w", err)
 	}
 
-	flightServer := flight.New(se.App, flight.Options{Addr: cfg.flightAddr})
+	flightServer := flight.New(se.App, flight.Options{
+		Addr:              cfg.flightAddr,
+		TLSCertFile:       cfg.flightTLSCert,
+		TLSKeyFile:        cfg.flightTLSKey,
+		AllowReadOnlyRole: cfg.flightReaders,
+	})
 	if err := flightServer.Start(); err != nil {
 		ingest.Stop()
 		return fmt.Errorf("start Flight SQL on %s: %w", cfg.flightAddr, err)
@@ -296,7 +314,7 @@ func printWelcome(se *core.ServeEvent, cfg *settings, secrets minioserver.Secret
 		"  Web UI:      http://" + httpAddr + "/ui/",
 		"  Dashboard:   http://" + httpAddr + "/_/",
 		"  REST API:    http://" + httpAddr + "/api/collections/objects/records",
-		"  Flight SQL:  grpc://" + flightAddr,
+		"  Flight SQL:  " + flightScheme(cfg) + flightAddr,
 		"  MinIO S3:    http://" + cfg.s3Endpoint + "  (buckets: " + strings.Join(cfg.buckets, ", ") + ")",
 		"  NATS:        " + nats,
 		"",
@@ -305,6 +323,14 @@ func printWelcome(se *core.ServeEvent, cfg *settings, secrets minioserver.Secret
 		"",
 	}
 	fmt.Fprintln(os.Stderr, strings.Join(lines, "\n"))
+}
+
+// flightScheme is how Flight SQL clients name the server's transport.
+func flightScheme(cfg *settings) string {
+	if cfg.flightTLSCert != "" {
+		return "grpc+tls://"
+	}
+	return "grpc://"
 }
 
 // minioCommand runs the MinIO server as a child process with the secrets
