@@ -34,24 +34,39 @@ const (
 	queueDepth     = 64
 )
 
-// syncJob asks for one key to be made to match the bucket. done, when set,
-// is told the outcome once the row is committed (or the attempt failed).
-type syncJob struct {
+// keyRef names one key of one bucket.
+type keyRef struct {
 	bucket string
 	key    string
-	done   func(action string, err error)
+}
+
+// syncJob asks for one key to be made to match the bucket. Every waiter in
+// done is told the outcome once the row is committed (or the attempt
+// failed).
+type syncJob struct {
+	keyRef
+	done []func(action string, err error)
 }
 
 // Indexer makes rows of the objects collection match what MinIO holds.
 // Every request names a key; the key is read fresh from MinIO, so duplicate
 // and reordered events converge on the bucket's current state. Keys are
-// sharded over workers by hash, so one key is never synced twice at once.
+// sharded over workers by hash, so one key is never synced twice at once,
+// and requests for a key that is already waiting join that job: a burst of
+// events for one key costs one read, not one each.
 type Indexer struct {
 	app    core.App
 	store  *Store
 	logger *slog.Logger
-	queues []chan syncJob
+	queues []chan *syncJob
 	wg     sync.WaitGroup
+
+	// mu guards waiting, the jobs queued but not yet started.
+	mu      sync.Mutex
+	waiting map[keyRef]*syncJob
+
+	// sync does the work of one job; syncKey outside of tests.
+	sync func(ctx context.Context, bucket, key string) (string, error)
 
 	// onChange is told which bucket's rows changed.
 	onChange func(bucket string)
@@ -66,11 +81,13 @@ func NewIndexer(app core.App, store *Store, workers int, logger *slog.Logger) *I
 		app:      app,
 		store:    store,
 		logger:   logger,
-		queues:   make([]chan syncJob, workers),
+		queues:   make([]chan *syncJob, workers),
+		waiting:  map[keyRef]*syncJob{},
 		onChange: func(string) {},
 	}
+	ix.sync = ix.syncKey
 	for i := range ix.queues {
-		ix.queues[i] = make(chan syncJob, queueDepth)
+		ix.queues[i] = make(chan *syncJob, queueDepth)
 	}
 	return ix
 }
@@ -87,10 +104,7 @@ func (ix *Indexer) Run(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case job := <-queue:
-					action, err := ix.syncKey(ctx, job.bucket, job.key)
-					if job.done != nil {
-						job.done(action, err)
-					}
+					ix.work(ctx, job)
 				}
 			}
 		}()
@@ -98,9 +112,40 @@ func (ix *Indexer) Run(ctx context.Context) {
 	ix.wg.Wait()
 }
 
-// Submit queues a key for syncing, waiting while its worker is busy.
+// work runs one job. The job stops taking waiters before the key is read,
+// so a request made after the read began gets a read of its own.
+func (ix *Indexer) work(ctx context.Context, job *syncJob) {
+	ix.mu.Lock()
+	if ix.waiting[job.keyRef] == job {
+		delete(ix.waiting, job.keyRef)
+	}
+	waiters := job.done
+	ix.mu.Unlock()
+
+	action, err := ix.sync(ctx, job.bucket, job.key)
+	for _, done := range waiters {
+		if done != nil {
+			done(action, err)
+		}
+	}
+}
+
+// Submit queues a key for syncing, or joins the key's job that is already
+// waiting; it blocks while the key's worker queue is full.
 func (ix *Indexer) Submit(ctx context.Context, bucket, key string,
 	done func(action string, err error)) error {
+	ref := keyRef{bucket: bucket, key: key}
+
+	ix.mu.Lock()
+	if job, ok := ix.waiting[ref]; ok {
+		job.done = append(job.done, done)
+		ix.mu.Unlock()
+		return nil
+	}
+	job := &syncJob{keyRef: ref, done: []func(string, error){done}}
+	ix.waiting[ref] = job
+	ix.mu.Unlock()
+
 	hash := fnv.New32a()
 	hash.Write([]byte(bucket))
 	hash.Write([]byte{0})
@@ -108,9 +153,22 @@ func (ix *Indexer) Submit(ctx context.Context, bucket, key string,
 	queue := ix.queues[hash.Sum32()%uint32(len(ix.queues))]
 
 	select {
-	case queue <- syncJob{bucket: bucket, key: key, done: done}:
+	case queue <- job:
 		return nil
 	case <-ctx.Done():
+		// Shutting down: the caller hears it from the error, and requests
+		// that joined this job meanwhile are told too.
+		ix.mu.Lock()
+		if ix.waiting[ref] == job {
+			delete(ix.waiting, ref)
+		}
+		joined := job.done[1:]
+		ix.mu.Unlock()
+		for _, done := range joined {
+			if done != nil {
+				done("", ctx.Err())
+			}
+		}
 		return ctx.Err()
 	}
 }

@@ -58,20 +58,16 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 	logger.Info("reconcile started", "indexed", len(rows))
 
 	var (
-		wg                              sync.WaitGroup
-		mu                              sync.Mutex
-		checked, created, updated, gone atomic.Int64
+		wg                                      sync.WaitGroup
+		checked, created, updated, gone, failed atomic.Int64
+		firstFail                               atomic.Pointer[error]
 	)
 	done := func(action string, err error) {
 		defer wg.Done()
 		checked.Add(1)
 		if err != nil {
-			mu.Lock()
-			result.Failed++
-			if result.FirstFail == nil {
-				result.FirstFail = err
-			}
-			mu.Unlock()
+			failed.Add(1)
+			firstFail.CompareAndSwap(nil, &err)
 			return
 		}
 		switch action {
@@ -112,7 +108,7 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 			break
 		}
 		if object.Err != nil {
-			wg.Wait()
+			waitFor(ctx, &wg)
 			return result, fmt.Errorf("list bucket %s: %w", bucket, object.Err)
 		}
 		result.Listed++
@@ -123,7 +119,7 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 			continue
 		}
 		if err := submit(object.Key); err != nil {
-			wg.Wait()
+			waitFor(ctx, &wg)
 			return result, err
 		}
 		report("listing")
@@ -134,14 +130,20 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 			continue
 		}
 		if err := submit(key); err != nil {
-			wg.Wait()
+			waitFor(ctx, &wg)
 			return result, err
 		}
 		report("sweeping")
 	}
 
-	wg.Wait()
+	if err := waitFor(ctx, &wg); err != nil {
+		return result, err
+	}
 	result.Checked = int(checked.Load())
+	result.Failed = int(failed.Load())
+	if first := firstFail.Load(); first != nil {
+		result.FirstFail = *first
+	}
 	result.Created = int(created.Load())
 	result.Updated = int(updated.Load())
 	result.Deleted = int(gone.Load())
@@ -175,6 +177,22 @@ func (row indexedRow) matches(object minio.ObjectInfo) bool {
 		return false
 	}
 	return stored.Time().Unix() == object.LastModified.Unix()
+}
+
+// waitFor waits for the submitted keys, or until ctx ends: jobs still
+// queued at shutdown never report back.
+func waitFor(ctx context.Context, wg *sync.WaitGroup) error {
+	finished := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (ix *Indexer) indexedRows(bucket string) (map[string]indexedRow, error) {
