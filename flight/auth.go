@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -141,10 +142,17 @@ func (a *authenticator) authenticate(ctx context.Context, wantToken bool) (ident
 }
 
 // checkBearer validates a PocketBase auth token that must belong to a
-// superuser. The token is echoed so a token Handshake succeeds.
+// superuser (or a reader, when allowed). The token is echoed so a token
+// Handshake succeeds. A validated token is remembered under its HMAC for
+// at most basicCacheTTL and never past its own expiry.
 func (a *authenticator) checkBearer(token string) (identity, error) {
 	if token == "" {
 		return identity{}, status.Error(codes.Unauthenticated, "empty bearer token")
+	}
+
+	key := a.tokenKey(token)
+	if hit, ok := a.cached(key); ok {
+		return identity{userID: hit.userID, email: hit.email, token: token, readOnly: hit.readOnly}, nil
 	}
 
 	record, err := a.app.FindAuthRecordByToken(token, core.TokenTypeAuth)
@@ -152,14 +160,50 @@ func (a *authenticator) checkBearer(token string) (identity, error) {
 		return identity{}, status.Error(codes.Unauthenticated, "invalid or expired bearer token")
 	}
 
+	ident := identity{userID: record.Id, email: record.Email(), token: token}
 	if !record.IsSuperuser() {
 		if !a.allowReadOnly {
 			return identity{}, status.Error(codes.Unauthenticated, "bearer token does not belong to a superuser")
 		}
-		return identity{userID: record.Collection().Id + "/" + record.Id, email: record.Email(), token: token, readOnly: true}, nil
+		ident.userID = record.Collection().Id + "/" + record.Id
+		ident.readOnly = true
 	}
 
-	return identity{userID: record.Id, email: record.Email(), token: token}, nil
+	if expires, ok := tokenExpiry(token); ok {
+		if limit := time.Now().Add(basicCacheTTL); limit.Before(expires) {
+			expires = limit
+		}
+		a.remember(key, cachedBasic{
+			userID: ident.userID, email: ident.email, readOnly: ident.readOnly, expires: expires,
+		})
+	}
+
+	return ident, nil
+}
+
+// tokenExpiry reads the exp claim of a token that was already verified.
+func tokenExpiry(token string) (time.Time, bool) {
+	claims, err := security.ParseUnverifiedJWT(token)
+	if err != nil {
+		return time.Time{}, false
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return time.Time{}, false
+	}
+	return exp.Time, true
+}
+
+// tokenKey keys a bearer token in the cache; the prefix keeps it apart
+// from Basic credential keys.
+func (a *authenticator) tokenKey(token string) [32]byte {
+	mac := hmac.New(sha256.New, a.cacheKey)
+	mac.Write([]byte("bearer\x00"))
+	mac.Write([]byte(token))
+
+	var key [32]byte
+	copy(key[:], mac.Sum(nil))
+	return key
 }
 
 // checkBasic validates base64(email:password) against _superusers, using

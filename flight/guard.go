@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -244,32 +245,64 @@ func isInternalTable(name string) bool {
 
 // newPolicy collects the secret columns of every auth collection and,
 // for writes, the collection tables. It reads PocketBase's collection
-// cache, so it costs no query.
+// cache, so it costs no query; the derived sets are shared between
+// policies until that cache changes.
 func newPolicy(app core.App, write bool) *readPolicy {
-	p := &readPolicy{
-		hidden:      map[string]bool{},
-		write:       write,
-		collections: map[string]bool{},
-		authTables:  map[string]bool{},
+	t, err := tablesOf(app)
+	if err != nil {
+		// Fail closed: without the list every secret would be readable.
+		return &readPolicy{write: false, denied: "collection list unavailable"}
+	}
+
+	return &readPolicy{hidden: t.hidden, write: write, collections: t.collections, authTables: t.authTables}
+}
+
+// policyTables are the read-only sets a policy consults.
+type policyTables struct {
+	app    core.App
+	ident  **core.Collection
+	hidden map[string]bool
+	// collections and authTables hold lower-cased table names.
+	collections map[string]bool
+	authTables  map[string]bool
+}
+
+// lastTables is the most recent policyTables; rebuilt when the app or
+// its collection cache differs.
+var lastTables atomic.Pointer[policyTables]
+
+// tablesOf returns the policy sets for app's current collections.
+func tablesOf(app core.App) (*policyTables, error) {
+	ident := cacheIdentity(app)
+	if t := lastTables.Load(); t != nil && ident != nil && t.app == app && t.ident == ident {
+		return t, nil
 	}
 
 	collections, err := cachedCollections(app)
 	if err != nil {
-		// Fail closed: without the list every secret would be readable.
-		p.write = false
-		p.denied = "collection list unavailable"
-		return p
+		return nil, err
 	}
 
+	t := &policyTables{
+		app:         app,
+		ident:       ident,
+		hidden:      map[string]bool{},
+		collections: map[string]bool{},
+		authTables:  map[string]bool{},
+	}
 	for _, c := range collections {
-		p.collections[strings.ToLower(c.Name)] = true
+		t.collections[strings.ToLower(c.Name)] = true
 		if c.IsAuth() {
-			p.authTables[strings.ToLower(c.Name)] = true
-			p.hidden[c.Name+"\x00"+core.FieldNamePassword] = true
-			p.hidden[c.Name+"\x00"+core.FieldNameTokenKey] = true
+			t.authTables[strings.ToLower(c.Name)] = true
+			t.hidden[c.Name+"\x00"+core.FieldNamePassword] = true
+			t.hidden[c.Name+"\x00"+core.FieldNameTokenKey] = true
 		}
 	}
-	return p
+
+	if ident != nil {
+		lastTables.Store(t)
+	}
+	return t, nil
 }
 
 // acquireGuarded takes a connection from the concurrent (read) pool and

@@ -166,6 +166,15 @@ func (s *Server) classify(ctx context.Context, ident identity, query string) (*p
 		return nil, status.Error(codes.Internal, "concurrent database is not a *dbx.DB")
 	}
 
+	// A cached classification only names the shape and whether the
+	// statement writes; execution still runs under the guard.
+	key, cacheable := s.shapes.key(s.app, query, !ident.readOnly)
+	if cacheable {
+		if hit, ok := s.shapes.get(key); ok {
+			return &prepared{query: query, shape: hit.shape, isUpdate: hit.isUpdate}, nil
+		}
+	}
+
 	g, err := acquire(ctx, db.DB(), newPolicy(s.app, !ident.readOnly))
 	if err != nil {
 		return nil, err
@@ -181,10 +190,15 @@ func (s *Server) classify(ctx context.Context, ident identity, query string) (*p
 	if g.policy.didWrite() || len(cols) == 0 {
 		p.isUpdate = true
 		p.shape = resultShape{schema: emptySchema}
-		return p, nil
+	} else {
+		p.shape = withSerialized(shapeOf(s.app, cols))
 	}
 
-	p.shape = shapeOf(s.app, cols)
+	// DDL is not cached: once it ran, preparing it again fails or means
+	// something else, and that error belongs to the prepare.
+	if cacheable && !g.policy.isDDL() && (p.isUpdate || p.shape.cache == key.cols) {
+		s.shapes.put(key, &cachedShape{shape: p.shape, isUpdate: p.isUpdate})
+	}
 	return p, nil
 }
 
@@ -307,7 +321,11 @@ func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.P
 	if err != nil {
 		return nil, err
 	}
-	return &flight.SchemaResult{Schema: flight.SerializeSchema(p.shape.schema, memory.DefaultAllocator)}, nil
+	schema := p.shape.serialized
+	if schema == nil {
+		schema = flight.SerializeSchema(p.shape.schema, memory.DefaultAllocator)
+	}
+	return &flight.SchemaResult{Schema: schema}, nil
 }
 
 // preparedFor looks up the caller's prepared statement.

@@ -133,10 +133,18 @@ func (st *statementStore) get(handle []byte, userID string) (*statement, error) 
 }
 
 // describe validates a client query and derives its result shape without
-// running it.
+// running it. A shape described before under the same schema comes from
+// the shape cache: the guard then runs only when the statement executes.
 func (s *Server) describe(ctx context.Context, query string) (resultShape, error) {
 	if err := checkSingleStatement(query); err != nil {
 		return resultShape{}, err
+	}
+
+	key, cacheable := s.shapes.key(s.app, query, false)
+	if cacheable {
+		if hit, ok := s.shapes.get(key); ok {
+			return hit.shape, nil
+		}
 	}
 
 	g, err := acquireGuarded(ctx, s.app)
@@ -155,7 +163,11 @@ func (s *Server) describe(ctx context.Context, query string) (resultShape, error
 		return resultShape{}, status.Error(codes.InvalidArgument, "statement returns no columns; only queries are supported")
 	}
 
-	return shapeOf(s.app, cols), nil
+	shape := withSerialized(shapeOf(s.app, cols))
+	if cacheable && shape.cache == key.cols {
+		s.shapes.put(key, &cachedShape{shape: shape})
+	}
+	return shape, nil
 }
 
 // GetFlightInfoStatement validates the query, stores it under a random
@@ -197,8 +209,13 @@ func (s *Server) ticketInfo(desc *flight.FlightDescriptor, stmt *statement) (*fl
 		return nil, status.Errorf(codes.Internal, "encoding ticket: %v", err)
 	}
 
+	schema := shape.serialized
+	if schema == nil {
+		schema = flight.SerializeSchema(shape.schema, memory.DefaultAllocator)
+	}
+
 	return &flight.FlightInfo{
-		Schema:           flight.SerializeSchema(shape.schema, memory.DefaultAllocator),
+		Schema:           schema,
 		FlightDescriptor: desc,
 		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}},
 		TotalRecords:     -1,
@@ -213,7 +230,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 		return nil, err
 	}
 
-	return &flight.SchemaResult{Schema: flight.SerializeSchema(shape.schema, memory.DefaultAllocator)}, nil
+	return &flight.SchemaResult{Schema: shape.serialized}, nil
 }
 
 // DoGetStatement runs a stored statement on a guarded read connection and
@@ -319,6 +336,20 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 		return nil, changed
 	}
 
+	bb := newBatchBuilder(memory.DefaultAllocator, announced)
+
+	// Small results (point queries) are read right here, on the call's
+	// own goroutine: no streaming goroutines, and SQLite runs on a stack
+	// that has already grown.
+	if len(args) == 1 {
+		done, err := scanFew(rows, bb, inlineRows)
+		if err != nil || done {
+			rows.Close()
+			g.release()
+			return s.inlineResult(ctx, qctx, g, bb, err)
+		}
+	}
+
 	ch := make(chan flight.StreamChunk, 1)
 
 	s.streams.Add(1)
@@ -326,6 +357,7 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 		defer s.streams.Done()
 		defer close(ch)
 		defer g.release()
+		defer bb.release()
 
 		// This goroutine is outside the gRPC recovery interceptor.
 		defer func() {
@@ -333,9 +365,6 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 				sendChunk(ctx, ch, flight.StreamChunk{Err: s.panicked("DoGetStatement", r)})
 			}
 		}()
-
-		bb := newBatchBuilder(memory.DefaultAllocator, announced)
-		defer bb.release()
 
 		// A cancelled query stops sending even rows already scanned.
 		send := func(rec arrow.RecordBatch) bool {
@@ -377,6 +406,65 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 		}
 	}()
 
+	return ch, nil
+}
+
+// inlineRows is how many rows stream reads before it hands the rest of a
+// result to a streaming goroutine.
+const inlineRows = 32
+
+// scanFew appends up to limit rows of rows to bb; done reports that the
+// result ended within them. It stops early once bb holds a batch's worth
+// of bytes, leaving the flush to scanInto.
+func scanFew(rows *sql.Rows, bb *batchBuilder, limit int) (done bool, err error) {
+	n := len(bb.shape.kinds)
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range ptrs {
+		ptrs[i] = &vals[i]
+	}
+
+	for bb.rows < limit && bb.bytes < batchTargetBytes {
+		if !rows.Next() {
+			return true, rows.Err()
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return false, err
+		}
+		bb.appendRow(vals)
+	}
+	return false, nil
+}
+
+// inlineResult turns a result read entirely by scanFew (or its error)
+// into a finished chunk channel. g is already released; it only maps
+// errors.
+func (s *Server) inlineResult(
+	ctx, qctx context.Context, g *guardedConn, bb *batchBuilder, err error,
+) (<-chan flight.StreamChunk, error) {
+	defer bb.release()
+
+	if err != nil {
+		if qctx.Err() != nil && ctx.Err() == nil {
+			return nil, errCancelled
+		}
+		return nil, g.sqlError("reading rows", err)
+	}
+	if qctx.Err() != nil {
+		return nil, errCancelled
+	}
+
+	ch := make(chan flight.StreamChunk, 1)
+	// An empty result sends the schema and no batch at all.
+	if bb.rows > 0 {
+		ch <- flight.StreamChunk{Data: bb.flush()}
+	}
+	close(ch)
+
+	if bb.bad > 0 {
+		s.logger.Warn("flight query had values that did not fit their column type; sent as null",
+			"nulled_values", bb.bad)
+	}
 	return ch, nil
 }
 

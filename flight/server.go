@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -93,6 +94,7 @@ type Server struct {
 	stmts    *statementStore
 	prepared *preparedStore
 	txns     *txnStore
+	shapes   *shapeCache
 
 	// streams counts DoGet goroutines still holding a read connection;
 	// Stop waits for them so none outlives PocketBase's database.
@@ -128,9 +130,12 @@ func New(app core.App, opts Options) *Server {
 		logger: logger,
 		auth:   newAuthenticator(app, logger, opts.AllowReadOnlyRole),
 		stmts:  newStatementStore(),
+		shapes: newShapeCache(),
 	}
 	s.prepared = newPreparedStore(opts.IdleTimeout)
 	s.txns = newTxnStore(opts.IdleTimeout)
+
+	s.watchSchema()
 
 	// Every value in sqlInfo has a supported type, so this cannot fail
 	// unless sqlInfo is edited wrongly; log rather than refuse to start.
@@ -139,6 +144,19 @@ func New(app core.App, opts Options) *Server {
 	}
 
 	return s
+}
+
+// watchSchema clears the shape cache whenever PocketBase changes a
+// collection, before any later query can be described.
+func (s *Server) watchSchema() {
+	forget := func(e *core.CollectionEvent) error {
+		s.shapes.invalidate()
+		return e.Next()
+	}
+
+	s.app.OnCollectionAfterCreateSuccess().BindFunc(forget)
+	s.app.OnCollectionAfterUpdateSuccess().BindFunc(forget)
+	s.app.OnCollectionAfterDeleteSuccess().BindFunc(forget)
 }
 
 // Start listens on Options.Addr and serves gRPC in a goroutine. Listen
@@ -155,6 +173,9 @@ func (s *Server) Start() error {
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.auth.unary),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.auth.stream),
+		// Reused workers keep the deep stacks SQLite calls grow; a fresh
+		// goroutine per call would copy its stack several times per query.
+		grpc.NumStreamWorkers(uint32(max(4, 2*runtime.NumCPU()))),
 	}
 	if (s.opts.TLSCertFile == "") != (s.opts.TLSKeyFile == "") {
 		return errors.New("flight: TLSCertFile and TLSKeyFile must be set together")

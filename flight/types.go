@@ -63,6 +63,10 @@ type resultShape struct {
 	// run can tell cheaply whether it still holds (see stillHolds).
 	cols  []sqlite.ColumnInfo
 	cache **core.Collection
+
+	// serialized is the IPC form of schema when the shape came through
+	// the shape cache; nil otherwise.
+	serialized []byte
 }
 
 // cacheIdentity identifies the current PocketBase collection cache: every

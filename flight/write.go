@@ -24,6 +24,10 @@ type writer struct {
 	g       *guardedConn
 	changes *changeLog
 	open    bool // BEGIN issued and not yet ended
+	// ddl is set once a statement changed the schema; onDDL then runs
+	// when the transaction ends, so no reader still sees the old schema.
+	ddl   bool
+	onDDL func()
 }
 
 // acquireWriter waits (bounded by Options.WriteWait) for PocketBase's
@@ -45,7 +49,7 @@ func (s *Server) acquireWriter(ctx context.Context) (*writer, error) {
 		return nil, err
 	}
 
-	w := &writer{g: g, changes: newChangeLog(s.app)}
+	w := &writer{g: g, changes: newChangeLog(s.app), onDDL: s.shapes.invalidate}
 
 	err = g.conn.Raw(func(dc any) error {
 		h, ok := dc.(preUpdateHooker)
@@ -108,6 +112,10 @@ func (w *writer) exec(ctx context.Context, query string, argRows [][]any) (int64
 		if err == nil {
 			total += n
 		}
+
+		if w.g.policy.isDDL() {
+			w.ddl = true
+		}
 	}
 	return total, nil
 }
@@ -133,6 +141,11 @@ func (w *writer) finish(commit bool) error {
 	}
 
 	w.g.release()
+
+	// Cached shapes of queries on the changed table are stale now.
+	if w.ddl && w.onDDL != nil {
+		w.onDDL()
+	}
 
 	if err != nil {
 		return status.Errorf(codes.Aborted, "ending write transaction: %v", err)
