@@ -222,7 +222,7 @@ func flightScan(b *testing.B, addr string, ctx context.Context, query string) (f
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	peak := sampleHeap()
+	peak := peakHeap(20 * time.Millisecond)
 
 	start := time.Now()
 	info, err := cl.Execute(ctx, query)
@@ -290,35 +290,6 @@ func touch(rec arrow.RecordBatch) {
 }
 
 var touchSink atomic.Int64
-
-// sampleHeap samples HeapInuse every 20 ms until the returned function is
-// called, which returns the peak.
-func sampleHeap() func() uint64 {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak.Load()
-	}
-}
 
 // pointQueries runs single-row lookups by id from several clients until
 // pointMaxQueries or pointMaxDuration, and summarises latency.

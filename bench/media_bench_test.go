@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -44,34 +42,6 @@ func corpusFiles(b *testing.B) []string {
 	return files
 }
 
-// peakHeap samples the Go heap in use until stop is called.
-func peakHeap() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var stats runtime.MemStats
-		for {
-			runtime.ReadMemStats(&stats)
-			if stats.HeapInuse > peak.Load() {
-				peak.Store(stats.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak.Load()
-	}
-}
-
 // BenchmarkMediaProbeVsExiftool probes every corpus file with media.Probe
 // and with exiftool (one process for all files, and one process per
 // file), and reports files per second, peak memory and the speed ratio.
@@ -81,7 +51,7 @@ func BenchmarkMediaProbeVsExiftool(b *testing.B) {
 
 	for range b.N {
 		runtime.GC()
-		stop := peakHeap()
+		stop := peakHeap(2 * time.Millisecond)
 		started := time.Now()
 		for _, file := range files {
 			src, err := media.OpenFile(file)

@@ -68,7 +68,7 @@ func BenchmarkMediaLargeVideoInMinIO(b *testing.B) {
 		}
 		source := &countingSource{object: object, size: largeVideoBytes}
 		runtime.GC()
-		stopHeap := peakHeap()
+		stopHeap := peakHeap(2 * time.Millisecond)
 		started = time.Now()
 		meta := media.Probe(ctx, source, "huge.mp4")
 		probe := time.Since(started)
