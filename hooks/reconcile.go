@@ -9,6 +9,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/arrow-mino/arrow-mino/migrations"
@@ -34,10 +35,11 @@ type ReconcileResult struct {
 // indexedRow is what the table holds for a key, enough to tell whether the
 // listing disagrees.
 type indexedRow struct {
-	ETag         string
-	Size         int64
-	LastModified string
-	Updated      string
+	Key          string `db:"key"`
+	ETag         string `db:"etag"`
+	Size         int64  `db:"size"`
+	LastModified string `db:"last_modified"`
+	Updated      string `db:"updated"`
 }
 
 // Reconcile lists the bucket and makes the table match it: keys missing or
@@ -46,16 +48,22 @@ type indexedRow struct {
 // left alone, since live events may have added them after the listing
 // passed their place. Every change goes through the indexer, so it never
 // races the event consumer on the same key.
+//
+// The listing and the table are merged in key order (S3 lists keys in
+// UTF-8 byte order, SQLite's BINARY collation sorts them the same way),
+// holding one page of rows at a time. A key the merge gets wrong costs
+// only a read: every sync asks MinIO before it writes or deletes.
 func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResult, error) {
 	result := ReconcileResult{Bucket: bucket, Started: time.Now().UTC()}
 	startedText := types.NowDateTime().String()
 	logger := ix.logger.With("bucket", bucket)
 
-	rows, err := ix.indexedRows(bucket)
+	indexed, err := ix.app.CountRecords(migrations.ObjectsCollection, dbx.HashExp{"bucket": bucket})
 	if err != nil {
-		return result, err
+		return result, fmt.Errorf("count indexed rows of bucket %s: %w", bucket, err)
 	}
-	logger.Info("reconcile started", "indexed", len(rows))
+	logger.Info("reconcile started", "indexed", indexed)
+	rows := &rowCursor{app: ix.app, bucket: bucket}
 
 	var (
 		wg                                      sync.WaitGroup
@@ -99,6 +107,19 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 			"updated", updated.Load(), "deleted", gone.Load())
 	}
 
+	// sweep checks a row whose key the listing did not have.
+	sweep := func(row indexedRow) error {
+		if row.Updated >= startedText {
+			return nil
+		}
+		report("sweeping")
+		return submit(row.Key)
+	}
+	fail := func(err error) (ReconcileResult, error) {
+		waitFor(ctx, &wg)
+		return result, err
+	}
+
 	listing := ix.store.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true})
 	for object := range listing {
 		if object.Err != nil && minio.ToErrorResponse(object.Err).Code == "NoSuchBucket" {
@@ -108,32 +129,47 @@ func (ix *Indexer) Reconcile(ctx context.Context, bucket string) (ReconcileResul
 			break
 		}
 		if object.Err != nil {
-			waitFor(ctx, &wg)
-			return result, fmt.Errorf("list bucket %s: %w", bucket, object.Err)
+			return fail(fmt.Errorf("list bucket %s: %w", bucket, object.Err))
 		}
 		result.Listed++
 
-		row, indexed := rows[object.Key]
-		delete(rows, object.Key)
-		if indexed && row.matches(object) {
-			continue
+		// Rows sorting before this key were not listed.
+		row, ok, err := rows.peek()
+		for ; err == nil && ok && row.Key < object.Key; row, ok, err = rows.peek() {
+			if err := sweep(row); err != nil {
+				return fail(err)
+			}
+			rows.next()
+		}
+		if err != nil {
+			return fail(err)
+		}
+
+		if ok && row.Key == object.Key {
+			rows.next()
+			if row.matches(object) {
+				continue
+			}
 		}
 		if err := submit(object.Key); err != nil {
-			waitFor(ctx, &wg)
-			return result, err
+			return fail(err)
 		}
 		report("listing")
 	}
 
-	for key, row := range rows {
-		if row.Updated >= startedText {
-			continue
+	// Rows after the last listed key were not listed either.
+	for {
+		row, ok, err := rows.peek()
+		if err != nil {
+			return fail(err)
 		}
-		if err := submit(key); err != nil {
-			waitFor(ctx, &wg)
-			return result, err
+		if !ok {
+			break
 		}
-		report("sweeping")
+		if err := sweep(row); err != nil {
+			return fail(err)
+		}
+		rows.next()
 	}
 
 	if err := waitFor(ctx, &wg); err != nil {
@@ -195,31 +231,54 @@ func waitFor(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 }
 
-func (ix *Indexer) indexedRows(bucket string) (map[string]indexedRow, error) {
-	var rows []struct {
-		Key          string `db:"key"`
-		ETag         string `db:"etag"`
-		Size         int64  `db:"size"`
-		LastModified string `db:"last_modified"`
-		Updated      string `db:"updated"`
+// rowPage is how many indexed rows a reconcile holds at once.
+const rowPage = 5000
+
+// rowCursor walks a bucket's indexed rows in key order, a page at a time.
+type rowCursor struct {
+	app      core.App
+	bucket   string
+	pageSize int // rowPage when zero
+	page     []indexedRow
+	pos      int
+	after    string
+	ended    bool
+}
+
+// peek returns the current row; ok is false after the last one.
+func (c *rowCursor) peek() (row indexedRow, ok bool, err error) {
+	if c.pos < len(c.page) {
+		return c.page[c.pos], true, nil
 	}
-	err := ix.app.DB().
-		Select("key", "etag", "size", "last_modified", "updated").
-		From(migrations.ObjectsCollection).
-		Where(dbx.HashExp{"bucket": bucket}).
-		All(&rows)
-	if err != nil {
-		return nil, fmt.Errorf("read indexed rows of bucket %s: %w", bucket, err)
+	if c.ended {
+		return indexedRow{}, false, nil
 	}
 
-	indexed := make(map[string]indexedRow, len(rows))
-	for _, row := range rows {
-		indexed[row.Key] = indexedRow{
-			ETag:         row.ETag,
-			Size:         row.Size,
-			LastModified: row.LastModified,
-			Updated:      row.Updated,
-		}
+	size := c.pageSize
+	if size == 0 {
+		size = rowPage
 	}
-	return indexed, nil
+	c.page, c.pos = c.page[:0], 0
+	err = c.app.DB().
+		Select("key", "etag", "size", "last_modified", "updated").
+		From(migrations.ObjectsCollection).
+		Where(dbx.HashExp{"bucket": c.bucket}).
+		AndWhere(dbx.NewExp("key > {:after}", dbx.Params{"after": c.after})).
+		OrderBy("key ASC").
+		Limit(int64(size)).
+		All(&c.page)
+	if err != nil {
+		return indexedRow{}, false, fmt.Errorf("read indexed rows of bucket %s: %w", c.bucket, err)
+	}
+	if len(c.page) < size {
+		c.ended = true
+	}
+	if len(c.page) == 0 {
+		return indexedRow{}, false, nil
+	}
+	c.after = c.page[len(c.page)-1].Key
+	return c.page[0], true, nil
 }
+
+// next moves past the current row.
+func (c *rowCursor) next() { c.pos++ }
