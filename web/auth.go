@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -37,8 +38,34 @@ func (s *server) loadCookieAuth(e *core.RequestEvent) error {
 		clearAuthCookie(e)
 		return e.Next()
 	}
+	if record.IsSuperuser() && !superuserIPAllowed(e) {
+		return s.errorPage(e, http.StatusForbidden, "Superusers may not sign in from this address.")
+	}
 	e.Auth = record
 	return e.Next()
+}
+
+// superuserIPAllowed applies PocketBase's superuser IP allow-list (an
+// empty list allows every address). PocketBase's own middleware checks it
+// before this interface's cookie is read, so the interface checks again.
+func superuserIPAllowed(e *core.RequestEvent) bool {
+	allowed := e.App.Settings().SuperuserIPs
+	if len(allowed) == 0 {
+		return true
+	}
+	ip, err := netip.ParseAddr(e.RealIP())
+	if err != nil {
+		return false
+	}
+	for _, item := range allowed {
+		if prefix, err := netip.ParsePrefix(item); err == nil && prefix.Contains(ip) {
+			return true
+		}
+		if addr, err := netip.ParseAddr(item); err == nil && addr == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // requireAuth sends signed-out browsers to the sign-in page; HTMX gets a
@@ -96,6 +123,12 @@ func (s *server) loginSubmit(e *core.RequestEvent) error {
 		s.logger.Info("sign-in refused", "email", email, "ip", ip)
 		form.Error = "Wrong email or password."
 		return s.page(e, http.StatusUnauthorized, "login", "login", form)
+	}
+
+	if record.IsSuperuser() && !superuserIPAllowed(e) {
+		s.logger.Info("superuser sign-in refused by the IP allow-list", "email", email, "ip", ip)
+		form.Error = "Superusers may not sign in from this address."
+		return s.page(e, http.StatusForbidden, "login", "login", form)
 	}
 
 	token, err := record.NewAuthToken()

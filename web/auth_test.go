@@ -154,3 +154,39 @@ func TestFailureLimiterForgetsAfterWindow(t *testing.T) {
 		t.Error("address still refused after the window")
 	}
 }
+
+// TestSuperuserIPAllowList applies PocketBase's superuser IP allow-list to
+// the interface's sign-in and cookie, as the REST API applies it.
+func TestSuperuserIPAllowList(t *testing.T) {
+	env := newTestEnv(t, Options{})
+	user := env.authRecord("users", "ann@example.com")
+	root := env.authRecord("_superusers", "root@example.com")
+
+	settings := env.app.Settings()
+	settings.SuperuserIPs = []string{"10.9.8.0/24"} // the test client is 127.0.0.1
+	if err := env.app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+
+	form := url.Values{"email": {"root@example.com"}, "password": {testPassword}}
+	res := env.do(http.MethodPost, "/ui/login", nil, form, nil)
+	if res.status != http.StatusForbidden || res.header.Get("Set-Cookie") != "" {
+		t.Fatalf("superuser signed in from outside the allow-list: %d", res.status)
+	}
+	mustContain(t, res.body, "may not sign in from this address")
+
+	if res := env.get("/ui/", env.cookieFor(root)); res.status != http.StatusForbidden {
+		t.Fatalf("a superuser cookie from outside the allow-list got %d", res.status)
+	}
+	if res := env.get("/ui/", env.cookieFor(user)); res.status != http.StatusOK {
+		t.Fatalf("an ordinary user got %d", res.status)
+	}
+
+	settings.SuperuserIPs = []string{"127.0.0.1"}
+	if err := env.app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+	if res := env.get("/ui/", env.cookieFor(root)); res.status != http.StatusOK {
+		t.Fatalf("an allowed superuser got %d", res.status)
+	}
+}
