@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/pocketbase/dbx"
+	"modernc.org/sqlite"
 )
 
 // Full-table reads are CPU bound inside SQLite (every column value costs
@@ -26,6 +27,10 @@ import (
 // goes through PocketBase's single write connection, so the server holds
 // that connection for the moment it takes to open a read transaction on
 // each range connection: no commit can fall between them.
+//
+// By default the ranges are read through SQLite's C API rather than
+// database/sql (rawscan.go); the guarded database/sql ranges below are
+// the fallback and the Options.DriverScan path.
 
 // parallelMinRows is the rowid span below which splitting does not pay.
 const parallelMinRows = 200_000
@@ -101,21 +106,31 @@ type rangeReader struct {
 
 // streamParallel tries to serve query as a split scan. ok is false when
 // it does not apply; the caller then streams serially.
-func (s *Server) streamParallel(ctx, qctx context.Context, query string, announced resultShape) (_ <-chan flight.StreamChunk, ok bool) {
+// cols are the columns SQLite resolved for query under the authorizer.
+func (s *Server) streamParallel(
+	ctx, qctx context.Context, query string, cols []sqlite.ColumnInfo, announced resultShape,
+) (_ <-chan flight.StreamChunk, ok bool) {
 	want := s.opts.ScanParallelism
 	if want == 0 {
 		want = 2
 	}
-	parts := min(want, runtime.GOMAXPROCS(0), maxParallel)
-	if parts < 2 {
-		return nil, false
-	}
+	parts := max(min(want, runtime.GOMAXPROCS(0), maxParallel), 1)
 
 	table := plainScanTable(query)
 	if table == "" || isInternalTable(table) {
 		return nil, false
 	}
 	if shadowed, err := s.hasRowidColumn(ctx, table); err != nil || shadowed {
+		return nil, false
+	}
+
+	// The raw path reads even a single range faster than database/sql.
+	if !s.opts.DriverScan {
+		if ch, ok := s.streamRaw(ctx, qctx, table, cols, announced, parts); ok {
+			return ch, true
+		}
+	}
+	if parts < 2 {
 		return nil, false
 	}
 

@@ -314,7 +314,7 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 		}
 
 		g.release()
-		if ch, ok := s.streamParallel(ctx, qctx, query, announced); ok {
+		if ch, ok := s.streamParallel(ctx, qctx, query, cols, announced); ok {
 			return ch, nil
 		}
 		if g, err = acquireGuarded(ctx, s.app); err != nil {

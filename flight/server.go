@@ -75,6 +75,12 @@ type Options struct {
 	// scans return rows in rowid order within each range only.
 	ScanParallelism int
 
+	// DriverScan reads plain full-table scans through database/sql like
+	// every other query. Off by default: such scans step SQLite through
+	// its C API on their own read-only connections (rawscan.go), which
+	// skips the driver's per-value locking, boxing and copying.
+	DriverScan bool
+
 	// TLSCertFile and TLSKeyFile, when both set, serve TLS with this
 	// PEM certificate and key; otherwise the server speaks plaintext
 	// (keep it on loopback then).
@@ -95,6 +101,10 @@ type Server struct {
 	prepared *preparedStore
 	txns     *txnStore
 	shapes   *shapeCache
+
+	// rawSlots bounds the raw scan connections open at once (rawscan.go);
+	// past it scans use PocketBase's pool.
+	rawSlots chan struct{}
 
 	// streams counts DoGet goroutines still holding a read connection;
 	// Stop waits for them so none outlives PocketBase's database.
@@ -131,6 +141,8 @@ func New(app core.App, opts Options) *Server {
 		auth:   newAuthenticator(app, logger, opts.AllowReadOnlyRole),
 		stmts:  newStatementStore(),
 		shapes: newShapeCache(),
+
+		rawSlots: make(chan struct{}, maxRawConns),
 	}
 	s.prepared = newPreparedStore(opts.IdleTimeout)
 	s.txns = newTxnStore(opts.IdleTimeout)
