@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -131,14 +133,53 @@ func (a *authenticator) authenticate(ctx context.Context, wantToken bool) (ident
 	scheme, cred, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
 	cred = strings.TrimSpace(cred)
 
+	var id identity
+	var err error
 	switch strings.ToLower(scheme) {
 	case "bearer":
-		return a.checkBearer(cred)
+		id, err = a.checkBearer(cred)
 	case "basic":
-		return a.checkBasic(cred, wantToken)
+		id, err = a.checkBasic(cred, wantToken)
 	default:
 		return identity{}, status.Error(codes.Unauthenticated, "unsupported authorization scheme: use Basic or Bearer")
 	}
+	if err != nil {
+		return identity{}, err
+	}
+
+	if !id.readOnly && !a.superuserIPAllowed(ctx) {
+		return identity{}, status.Error(codes.PermissionDenied,
+			"superuser connections from this address are not in PocketBase's superuser IP allow-list")
+	}
+	return id, nil
+}
+
+// superuserIPAllowed applies PocketBase's superuser IP allow-list (an
+// empty list allows every address) to the caller's address, as
+// PocketBase's own API does for superuser requests.
+func (a *authenticator) superuserIPAllowed(ctx context.Context) bool {
+	allowed := a.app.Settings().SuperuserIPs
+	if len(allowed) == 0 {
+		return true
+	}
+	caller, ok := peer.FromContext(ctx)
+	if !ok || caller.Addr == nil {
+		return false
+	}
+	addrPort, err := netip.ParseAddrPort(caller.Addr.String())
+	if err != nil {
+		return false
+	}
+	ip := addrPort.Addr().Unmap()
+	for _, item := range allowed {
+		if prefix, err := netip.ParsePrefix(item); err == nil && prefix.Contains(ip) {
+			return true
+		}
+		if addr, err := netip.ParseAddr(item); err == nil && addr == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // checkBearer validates a PocketBase auth token that must belong to a

@@ -227,3 +227,32 @@ func TestStopWithOpenClientIsBounded(t *testing.T) {
 }
 
 var _ = flightsql.NewClient
+
+// TestSuperuserIPAllowList applies PocketBase's superuser IP allow-list to
+// every authentication style, as PocketBase's API applies it.
+func TestSuperuserIPAllowList(t *testing.T) {
+	e := newEnv(t)
+	cl := e.client(t)
+
+	settings := e.app.Settings()
+	settings.SuperuserIPs = []string{"10.9.8.0/24"} // the client is 127.0.0.1
+	if err := e.app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := cl.Execute(basicCtx(suEmail, suPassword), "SELECT 1")
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("Basic from outside the allow-list: %v, want PermissionDenied", err)
+	}
+	if _, err := cl.Client.AuthenticateBasicToken(context.Background(), suEmail, suPassword); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("handshake from outside the allow-list: %v, want PermissionDenied", err)
+	}
+
+	settings.SuperuserIPs = []string{"10.9.8.0/24", "127.0.0.1"}
+	if err := e.app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, basicCtx(suEmail, suPassword), cl, "SELECT 1 AS one"); got.rows() != 1 {
+		t.Fatalf("allowed superuser got %d rows", got.rows())
+	}
+}
