@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -445,14 +446,41 @@ func AsString(value any) string {
 	}
 }
 
+// Test ports come from below Linux's ephemeral range (32768-60999): a
+// port picked there and released could be taken as the source port of any
+// outgoing connection before the process meant to listen on it starts.
+const (
+	lowestTestPort = 20000
+	testPortRange  = 12000
+)
+
+// handedOut remembers the ports this test process gave away, so that two
+// stacks, or two services of one stack, never share one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freeAddr returns a loopback address whose port is free now.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 200 {
+		port := lowestTestPort + rand.IntN(testPortRange)
+		if handedOut.ports[port] {
+			continue
+		}
+		listener, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		listener.Close()
+		handedOut.ports[port] = true
+		return listener.Addr().String()
 	}
-	defer listener.Close()
-	return listener.Addr().String()
+	t.Fatal("no free loopback port found")
+	return ""
 }
 
 // stopProcess sends SIGTERM and waits, killing after a bound.
