@@ -111,6 +111,65 @@ func BenchmarkFlightScan(b *testing.B) {
 	exLat := pointQueries(b, ex.Addr().String(), context.Background(), "bench_plain")
 	ourLat := pointQueries(b, par.Addr(), oursCtx, "bench")
 	fmt.Printf("point queries, %d clients:\n  example: %s\n  ours:    %s\n", pointClients, exLat, ourLat)
+
+	// The same point queries while records are saved through PocketBase's
+	// single writer, as ingest saves them.
+	stopWriting := ingestLikeWrites(b, app)
+	busyLat := pointQueries(b, par.Addr(), oursCtx, "bench")
+	writes, seconds := stopWriting()
+	fmt.Printf("  ours while %.0f records/s are saved (%d in %.1fs): %s\n",
+		float64(writes)/seconds, writes, seconds, busyLat)
+}
+
+// ingestWritesPerSecond is the pace of ingestLikeWrites: above what the
+// ingest benchmark indexes on this machine (about 300 rows/s).
+const ingestWritesPerSecond = 500
+
+// ingestLikeWrites saves small records into their own collection through
+// app.Save at ingestWritesPerSecond, until the returned stop is called (or
+// pointMaxDuration passes twice over).
+func ingestLikeWrites(b *testing.B, app core.App) (stop func() (int64, float64)) {
+	collection := core.NewBaseCollection("ingest_load")
+	collection.Fields.Add(
+		&core.TextField{Name: "key"},
+		&core.NumberField{Name: "size", OnlyInt: true},
+		&core.JSONField{Name: "user_metadata"},
+	)
+	if err := app.Save(collection); err != nil {
+		b.Fatalf("create ingest_load: %v", err)
+	}
+
+	var written atomic.Int64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	started := time.Now()
+	deadline := started.Add(2 * pointMaxDuration)
+	go func() {
+		defer close(finished)
+		pace := time.NewTicker(time.Second / ingestWritesPerSecond)
+		defer pace.Stop()
+		for i := 0; time.Now().Before(deadline); i++ {
+			select {
+			case <-done:
+				return
+			case <-pace.C:
+			}
+			record := core.NewRecord(collection)
+			record.Set("key", fmt.Sprintf("load/%07d", i))
+			record.Set("size", i)
+			record.Set("user_metadata", map[string]string{"n": fmt.Sprint(i)})
+			if err := app.Save(record); err != nil {
+				b.Errorf("save during point queries: %v", err)
+				return
+			}
+			written.Add(1)
+		}
+	}()
+	return func() (int64, float64) {
+		close(done)
+		<-finished
+		return written.Load(), time.Since(started).Seconds()
+	}
 }
 
 // makeBenchData creates the collection and fills it in one INSERT ...
