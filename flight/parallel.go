@@ -149,33 +149,50 @@ func (s *Server) streamParallel(
 		r.hi = min(r.lo+span-1, hi)
 	}
 
-	ch := make(chan flight.StreamChunk, parts)
 	rangeQuery := query + " WHERE rowid >= ? AND rowid <= ?"
+	return s.fanIn(ctx, qctx, len(readers), func(rctx context.Context, i int, ch chan<- flight.StreamChunk) error {
+		r := readers[i]
+		defer r.finish()
+		if err := r.scan(rctx, rangeQuery, announced, ch); err != nil {
+			return r.g.sqlError("reading rows", err)
+		}
+		return nil
+	}, func() {}), true
+}
 
+// fanIn runs scan once per range, each on its own goroutine, and merges
+// their batches into one stream. The first error ends the stream for all
+// ranges, a panic (these goroutines are outside the gRPC recovery
+// interceptor) becomes an Internal error, and a query cancelled through
+// qctx ends with errCancelled. after runs once every scan has returned.
+func (s *Server) fanIn(ctx, qctx context.Context, ranges int,
+	scan func(rctx context.Context, i int, ch chan<- flight.StreamChunk) error,
+	after func()) <-chan flight.StreamChunk {
+	ch := make(chan flight.StreamChunk, ranges)
 	var wg sync.WaitGroup
 	var errOnce sync.Once
 	rctx, cancel := context.WithCancel(qctx)
+	fail := func(err error) {
+		errOnce.Do(func() { sendChunk(ctx, ch, flight.StreamChunk{Err: err}) })
+		cancel()
+	}
 
-	for _, r := range readers {
+	for i := range ranges {
 		wg.Add(1)
 		s.streams.Add(1)
-		go func(r *rangeReader) {
+		go func() {
 			defer s.streams.Done()
 			defer wg.Done()
-			defer r.finish()
-
 			defer func() {
 				if p := recover(); p != nil {
-					errOnce.Do(func() { sendChunk(ctx, ch, flight.StreamChunk{Err: s.panicked("DoGetStatement", p)}) })
-					cancel()
+					fail(s.panicked("DoGetStatement", p))
 				}
 			}()
 
-			if err := r.scan(rctx, rangeQuery, announced, ch); err != nil && rctx.Err() == nil {
-				errOnce.Do(func() { sendChunk(ctx, ch, flight.StreamChunk{Err: r.g.sqlError("reading rows", err)}) })
-				cancel()
+			if err := scan(rctx, i, ch); err != nil && rctx.Err() == nil {
+				fail(err)
 			}
-		}(r)
+		}()
 	}
 
 	go func() {
@@ -185,9 +202,9 @@ func (s *Server) streamParallel(
 		}
 		cancel()
 		close(ch)
+		after()
 	}()
-
-	return ch, true
+	return ch
 }
 
 // openRanges takes parts read connections and opens a read transaction

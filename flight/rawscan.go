@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -108,53 +107,22 @@ func (s *Server) streamRaw(
 		return nil, false
 	}
 
-	ch := make(chan flight.StreamChunk, len(ranges))
-	var wg sync.WaitGroup
-	var errOnce sync.Once
 	var bad atomic.Int64
-	rctx, cancel := context.WithCancel(qctx)
-
-	for _, r := range ranges {
-		wg.Add(1)
-		s.streams.Add(1)
-		go func(r *rawRange) {
-			defer s.streams.Done()
-			defer wg.Done()
-			defer r.close()
-
-			// This goroutine is outside the gRPC recovery interceptor.
-			defer func() {
-				if p := recover(); p != nil {
-					errOnce.Do(func() { sendChunk(ctx, ch, flight.StreamChunk{Err: s.panicked("DoGetStatement", p)}) })
-					cancel()
-				}
-			}()
-
-			n, err := r.scan(rctx, announced, ch)
-			bad.Add(int64(n))
-			if err != nil && rctx.Err() == nil {
-				err = status.Errorf(codes.Internal, "reading rows: %v", err)
-				errOnce.Do(func() { sendChunk(ctx, ch, flight.StreamChunk{Err: err}) })
-				cancel()
-			}
-		}(r)
-	}
-
-	go func() {
-		wg.Wait()
-		if qctx.Err() != nil && ctx.Err() == nil {
-			errOnce.Do(func() { sendChunk(ctx, ch, flight.StreamChunk{Err: errCancelled}) })
+	return s.fanIn(ctx, qctx, len(ranges), func(rctx context.Context, i int, ch chan<- flight.StreamChunk) error {
+		r := ranges[i]
+		defer r.close()
+		n, err := r.scan(rctx, announced, ch)
+		bad.Add(int64(n))
+		if err != nil {
+			return status.Errorf(codes.Internal, "reading rows: %v", err)
 		}
-		cancel()
-		close(ch)
-
+		return nil
+	}, func() {
 		if n := bad.Load(); n > 0 {
 			s.logger.Warn("flight query had values that did not fit their column type; sent as null",
 				"nulled_values", n)
 		}
-	}()
-
-	return ch, true
+	}), true
 }
 
 // openRawRanges opens up to parts raw connections, starts one snapshot on
