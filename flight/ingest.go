@@ -114,33 +114,14 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 
 // ingestRows inserts all rows in one transaction on PocketBase's writer.
 func (s *Server) ingestRows(ctx context.Context, table, insert string, rows [][]any, replace bool) (int64, error) {
-	w, err := s.acquireWriter(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if err := w.begin(ctx); err != nil {
-		_ = w.finish(false)
-		return 0, err
-	}
-
-	if replace {
-		if _, err := w.exec(ctx, "DELETE FROM "+quoteIdent(table), nil); err != nil {
-			_ = w.finish(false)
-			return 0, err
+	return s.writeInTransaction(ctx, func(w *writer) (int64, error) {
+		if replace {
+			if _, err := w.exec(ctx, "DELETE FROM "+quoteIdent(table), nil); err != nil {
+				return 0, err
+			}
 		}
-	}
-
-	n, err := w.exec(ctx, insert, rows)
-	if err != nil {
-		_ = w.finish(false)
-		return 0, err
-	}
-	if err := w.finish(true); err != nil {
-		return 0, err
-	}
-
-	s.emit(ctx, w.changes)
-	return n, nil
+		return w.exec(ctx, insert, rows)
+	})
 }
 
 // readIngest reads the whole upload, bounded by maxIngestBytes.

@@ -161,6 +161,16 @@ func (s *Server) runWrite(ctx context.Context, query string, argRows [][]any) (i
 		return 0, err
 	}
 
+	return s.writeInTransaction(ctx, func(w *writer) (int64, error) {
+		return w.exec(ctx, query, argRows)
+	})
+}
+
+// writeInTransaction runs steps in one immediate transaction on
+// PocketBase's writer, commits it (or rolls back on error), and then replays
+// the captured row changes to PocketBase's hooks. Hooks may write
+// themselves, so they run after the writer is back.
+func (s *Server) writeInTransaction(ctx context.Context, steps func(w *writer) (int64, error)) (int64, error) {
 	w, err := s.acquireWriter(ctx)
 	if err != nil {
 		return 0, err
@@ -171,17 +181,15 @@ func (s *Server) runWrite(ctx context.Context, query string, argRows [][]any) (i
 		return 0, err
 	}
 
-	n, err := w.exec(ctx, query, argRows)
+	n, err := steps(w)
 	if err != nil {
 		_ = w.finish(false)
 		return 0, err
 	}
-
 	if err := w.finish(true); err != nil {
 		return 0, err
 	}
 
-	// Hooks may write themselves, so they run after the writer is back.
 	s.emit(ctx, w.changes)
 	return n, nil
 }
