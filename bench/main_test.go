@@ -1,14 +1,9 @@
 package bench
 
 import (
-	"os"
 	"testing"
 
 	"github.com/arrow-mino/arrow-mino/internal/teststack"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	teststack.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { teststack.Main(m) }

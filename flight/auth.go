@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/arrow-mino/arrow-mino/internal/allowlist"
 )
 
 // basicCacheTTL is how long a successful Basic check is remembered.
@@ -158,28 +160,12 @@ func (a *authenticator) authenticate(ctx context.Context, wantToken bool) (ident
 // empty list allows every address) to the caller's address, as
 // PocketBase's own API does for superuser requests.
 func (a *authenticator) superuserIPAllowed(ctx context.Context) bool {
-	allowed := a.app.Settings().SuperuserIPs
-	if len(allowed) == 0 {
-		return true
-	}
 	caller, ok := peer.FromContext(ctx)
 	if !ok || caller.Addr == nil {
 		return false
 	}
 	addrPort, err := netip.ParseAddrPort(caller.Addr.String())
-	if err != nil {
-		return false
-	}
-	ip := addrPort.Addr().Unmap()
-	for _, item := range allowed {
-		if prefix, err := netip.ParsePrefix(item); err == nil && prefix.Contains(ip) {
-			return true
-		}
-		if addr, err := netip.ParseAddr(item); err == nil && addr == ip {
-			return true
-		}
-	}
-	return false
+	return err == nil && allowlist.SuperuserAllowed(a.app, addrPort.Addr())
 }
 
 // checkBearer validates a PocketBase auth token that must belong to a

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/arrow-mino/arrow-mino/internal/allowlist"
 )
 
 // CookieName holds the PocketBase auth token of a signed-in browser.
@@ -49,23 +51,8 @@ func (s *server) loadCookieAuth(e *core.RequestEvent) error {
 // empty list allows every address). PocketBase's own middleware checks it
 // before this interface's cookie is read, so the interface checks again.
 func superuserIPAllowed(e *core.RequestEvent) bool {
-	allowed := e.App.Settings().SuperuserIPs
-	if len(allowed) == 0 {
-		return true
-	}
 	ip, err := netip.ParseAddr(e.RealIP())
-	if err != nil {
-		return false
-	}
-	for _, item := range allowed {
-		if prefix, err := netip.ParsePrefix(item); err == nil && prefix.Contains(ip) {
-			return true
-		}
-		if addr, err := netip.ParseAddr(item); err == nil && addr == ip {
-			return true
-		}
-	}
-	return false
+	return err == nil && allowlist.SuperuserAllowed(e.App, ip)
 }
 
 // requireAuth sends signed-out browsers to the sign-in page; HTMX gets a

@@ -70,8 +70,16 @@ func Binary(tb testing.TB) string {
 	return builtBinary
 }
 
-// Cleanup removes the arrow-mino build made by Binary; call it from
-// TestMain after the tests ran.
+// Main runs a package's tests and then Cleanup; use it as the body of
+// TestMain in packages that start stacks.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the arrow-mino build made by Binary; Main calls it
+// after the tests ran.
 func Cleanup() {
 	if builtBinary != "" {
 		os.RemoveAll(filepath.Dir(builtBinary))
