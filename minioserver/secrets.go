@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // SecretsFile is the name of the credentials file inside the data folder.
@@ -30,7 +29,8 @@ type Secrets struct {
 
 // LoadOrCreateSecrets reads dir/secrets.json, creating it with fresh random
 // values when it does not exist. Two processes starting together agree on
-// one file: the loser of the exclusive create reads the winner's.
+// one file: the file appears complete in one step (written aside, then
+// hard-linked into place), and the loser of the link reads the winner's.
 func LoadOrCreateSecrets(dir string) (Secrets, error) {
 	path := filepath.Join(dir, SecretsFile)
 
@@ -53,9 +53,9 @@ func LoadOrCreateSecrets(dir string) (Secrets, error) {
 		SuperuserEmail:    "admin@arrow-mino.local",
 		SuperuserPassword: randomToken(20),
 	}
-	if err := writeExclusive(path, fresh); err != nil {
+	if err := publishOnce(path, fresh); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return readSecretsWhenComplete(path)
+			return readSecrets(path)
 		}
 		return Secrets{}, err
 	}
@@ -80,36 +80,38 @@ func readSecrets(path string) (Secrets, error) {
 	return secrets, nil
 }
 
-// readSecretsWhenComplete waits briefly for a file that another process
-// is still writing.
-func readSecretsWhenComplete(path string) (Secrets, error) {
-	var lastErr error
-	for range 50 {
-		secrets, err := readSecrets(path)
-		if err == nil {
-			return secrets, nil
-		}
-		lastErr = err
-		time.Sleep(20 * time.Millisecond)
-	}
-	return Secrets{}, lastErr
-}
-
-func writeExclusive(path string, secrets Secrets) error {
+// publishOnce writes secrets to a private temporary file and links it to
+// path, so that readers never see a partly written file. It fails with
+// fs.ErrExist when path already exists.
+func publishOnce(path string, secrets Secrets) error {
 	data, err := json.MarshalIndent(secrets, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode secrets: %w", err)
 	}
 
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	temp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*.json")
 	if err != nil {
-		return err
+		return fmt.Errorf("create temporary secrets file: %w", err)
 	}
-	if _, err := file.Write(append(data, '\n')); err != nil {
-		file.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	defer os.Remove(temp.Name())
+
+	if err := temp.Chmod(0o600); err != nil {
+		temp.Close()
+		return fmt.Errorf("restrict %s: %w", temp.Name(), err)
 	}
-	return file.Close()
+	if _, err := temp.Write(append(data, '\n')); err != nil {
+		temp.Close()
+		return fmt.Errorf("write %s: %w", temp.Name(), err)
+	}
+	if err := temp.Sync(); err != nil {
+		temp.Close()
+		return fmt.Errorf("flush %s: %w", temp.Name(), err)
+	}
+	if err := temp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", temp.Name(), err)
+	}
+
+	return os.Link(temp.Name(), path)
 }
 
 // randomToken returns n characters of lowercase letters and digits, safe
