@@ -41,8 +41,23 @@ type identity struct {
 	// token is a bearer token for this caller, set on Handshake calls only.
 	token string
 	// readOnly is set for non-superuser auth records admitted by
-	// Options.AllowReadOnlyRole: they may query but never write.
+	// Options.AllowReadOnlyRole: they may query but never write. A
+	// session with the read_only option sets it too (session.go).
 	readOnly bool
+	// readOnlyBySession marks a writer whose session turned read_only on.
+	readOnlyBySession bool
+	// sessionID is the caller's Flight SQL session, when its cookie names
+	// one of this user's live sessions (session.go).
+	sessionID string
+}
+
+// owner is who prepared statements, tickets and transactions belong to:
+// the user, or the user's session when the call carries one.
+func (id identity) owner() string {
+	if id.sessionID == "" {
+		return id.userID
+	}
+	return id.userID + "\x00" + id.sessionID
 }
 
 type identityKey struct{}
@@ -65,6 +80,9 @@ type authenticator struct {
 	// allowReadOnly admits non-superuser auth records as readers.
 	allowReadOnly bool
 
+	// sessions resolves the session cookie of authenticated calls.
+	sessions *sessionStore
+
 	// cacheKey keys the HMAC of cached credentials, so the cache holds
 	// nothing that could be replayed or brute-forced offline.
 	cacheKey []byte
@@ -80,7 +98,7 @@ type cachedBasic struct {
 	expires  time.Time
 }
 
-func newAuthenticator(app core.App, logger *slog.Logger, allowReadOnly bool) *authenticator {
+func newAuthenticator(app core.App, logger *slog.Logger, allowReadOnly bool, sessions *sessionStore) *authenticator {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		// crypto/rand does not fail on supported platforms; a fixed key
@@ -88,7 +106,7 @@ func newAuthenticator(app core.App, logger *slog.Logger, allowReadOnly bool) *au
 		panic("flight: reading random cache key: " + err.Error())
 	}
 
-	return &authenticator{app: app, logger: logger, allowReadOnly: allowReadOnly, cacheKey: key, cache: map[[32]byte]cachedBasic{}}
+	return &authenticator{app: app, logger: logger, allowReadOnly: allowReadOnly, sessions: sessions, cacheKey: key, cache: map[[32]byte]cachedBasic{}}
 }
 
 // unary authenticates a unary call and stores the identity in its context.
@@ -98,6 +116,7 @@ func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServ
 		a.logger.Warn("flight auth failed", "method", info.FullMethod, "error", err)
 		return nil, err
 	}
+	ident = a.sessions.attach(ctx, ident)
 
 	return handler(context.WithValue(ctx, identityKey{}, ident), req)
 }
@@ -112,6 +131,7 @@ func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		a.logger.Warn("flight auth failed", "method", info.FullMethod, "error", err)
 		return err
 	}
+	ident = a.sessions.attach(ss.Context(), ident)
 
 	return handler(srv, &identityStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), identityKey{}, ident)})
 }

@@ -97,7 +97,7 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 	}
 
 	if txID := cmd.GetTransactionId(); len(txID) > 0 {
-		tx, err := s.txns.get(txID, ident.userID)
+		tx, err := s.txns.get(txID, ident.owner())
 		if err != nil {
 			return 0, err
 		}

@@ -27,7 +27,7 @@ var emptySchema = arrow.NewSchema(nil, nil)
 // prepared is one prepared statement, owned by the user who made it.
 type prepared struct {
 	query    string
-	userID   string
+	owner    string
 	txID     []byte
 	isUpdate bool
 	shape    resultShape
@@ -90,14 +90,26 @@ func (ps *preparedStore) put(p *prepared) ([]byte, error) {
 	return handle, nil
 }
 
+// dropOwned forgets every prepared statement of owner.
+func (ps *preparedStore) dropOwned(owner string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+
+	for k, p := range ps.m {
+		if p.owner == owner {
+			delete(ps.m, k)
+		}
+	}
+}
+
 // get returns the caller's statement and marks it used. Another user's
 // handle gets the same NotFound as an unknown one.
-func (ps *preparedStore) get(handle []byte, userID string) (*prepared, error) {
+func (ps *preparedStore) get(handle []byte, owner string) (*prepared, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 
 	p, ok := ps.m[string(handle)]
-	if !ok || p.userID != userID {
+	if !ok || p.owner != owner {
 		return nil, status.Error(codes.NotFound, "unknown, closed or expired prepared statement")
 	}
 
@@ -127,7 +139,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		return res, err
 	}
 	if txID := req.GetTransactionId(); len(txID) > 0 {
-		if _, err := s.txns.get(txID, ident.userID); err != nil {
+		if _, err := s.txns.get(txID, ident.owner()); err != nil {
 			return res, err
 		}
 	}
@@ -137,7 +149,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		s.logger.Info("flight prepare refused", "user", ident.email, "error", err)
 		return res, err
 	}
-	p.userID = ident.userID
+	p.owner = ident.owner()
 	p.txID = req.GetTransactionId()
 
 	if p.params, err = s.parameterSchema(ctx, query); err != nil {
@@ -209,7 +221,7 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 		return status.Error(codes.Unauthenticated, "not authenticated")
 	}
 
-	if _, err := s.prepared.get(req.GetPreparedStatementHandle(), ident.userID); err != nil {
+	if _, err := s.prepared.get(req.GetPreparedStatementHandle(), ident.owner()); err != nil {
 		return err
 	}
 
@@ -293,7 +305,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		return nil, err
 	}
 
-	stmt := &statement{query: p.query, userID: ident.userID, shape: p.shape, args: p.boundArgs(), txID: p.txID}
+	stmt := &statement{query: p.query, owner: ident.owner(), shape: p.shape, args: p.boundArgs(), txID: p.txID}
 
 	if p.isUpdate {
 		if err := s.requireWriter(ident); err != nil {
@@ -334,5 +346,5 @@ func (s *Server) preparedFor(ctx context.Context, handle []byte) (*prepared, err
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "not authenticated")
 	}
-	return s.prepared.get(handle, ident.userID)
+	return s.prepared.get(handle, ident.owner())
 }

@@ -70,7 +70,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		return nil, status.Error(codes.Unauthenticated, "not authenticated")
 	}
 	if txID := cmd.GetTransactionId(); len(txID) > 0 {
-		if _, err := s.txns.get(txID, ident.userID); err != nil {
+		if _, err := s.txns.get(txID, ident.owner()); err != nil {
 			return nil, err
 		}
 	}
@@ -82,7 +82,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		return nil, err
 	}
 
-	return s.ticketInfo(desc, &statement{query: query, userID: ident.userID, shape: shape, txID: cmd.GetTransactionId()})
+	return s.ticketInfo(desc, &statement{query: query, owner: ident.owner(), shape: shape, txID: cmd.GetTransactionId()})
 }
 
 // ticketInfo stores stmt under a random handle and returns a FlightInfo
@@ -133,7 +133,7 @@ func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQ
 		return nil, nil, status.Error(codes.Unauthenticated, "not authenticated")
 	}
 
-	stmt, err := s.stmts.get(ticket.GetStatementHandle(), ident.userID)
+	stmt, err := s.stmts.get(ticket.GetStatementHandle(), ident.owner())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,7 +145,7 @@ func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQ
 	}
 
 	if len(stmt.txID) > 0 {
-		tx, err := s.txns.get(stmt.txID, ident.userID)
+		tx, err := s.txns.get(stmt.txID, ident.owner())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -501,7 +501,7 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 		if err != nil {
 			continue // a catalog ticket: nothing runs long
 		}
-		stmt, err := s.stmts.get(ticket.GetStatementHandle(), ident.userID)
+		stmt, err := s.stmts.get(ticket.GetStatementHandle(), ident.owner())
 		if err != nil || stmt.noResult {
 			continue
 		}

@@ -32,7 +32,7 @@ func (s *Server) BeginSavepoint(ctx context.Context, req flightsql.ActionBeginSa
 		return nil, status.Error(codes.Unauthenticated, "not authenticated")
 	}
 
-	tx, err := s.txns.get(req.GetTransactionId(), ident.userID)
+	tx, err := s.txns.get(req.GetTransactionId(), ident.owner())
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (s *Server) EndSavepoint(ctx context.Context, req flightsql.ActionEndSavepo
 	if len(id) <= txIDLen {
 		return status.Error(codes.NotFound, "unknown savepoint")
 	}
-	tx, err := s.txns.get(id[:txIDLen], ident.userID)
+	tx, err := s.txns.get(id[:txIDLen], ident.owner())
 	if err != nil {
 		return err
 	}

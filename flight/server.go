@@ -59,8 +59,8 @@ type Options struct {
 	// transaction is rolled back when the lease ends.
 	TxWriteLease time.Duration
 
-	// IdleTimeout expires prepared statements and transactions that were
-	// not used for this long; DefaultIdleTimeout when 0.
+	// IdleTimeout expires sessions, prepared statements and transactions
+	// that were not used for this long; DefaultIdleTimeout when 0.
 	IdleTimeout time.Duration
 
 	// AllowReadOnlyRole admits records of non-superuser auth collections
@@ -100,6 +100,7 @@ type Server struct {
 	stmts    *statementStore
 	prepared *preparedStore
 	txns     *txnStore
+	sessions *sessionStore
 	shapes   *shapeCache
 
 	// rawSlots bounds the raw scan connections open at once (rawscan.go);
@@ -134,13 +135,15 @@ func New(app core.App, opts Options) *Server {
 
 	logger := app.Logger().With("component", "flight")
 
+	sessions := newSessionStore(opts.IdleTimeout)
 	s := &Server{
-		app:    app,
-		opts:   opts,
-		logger: logger,
-		auth:   newAuthenticator(app, logger, opts.AllowReadOnlyRole),
-		stmts:  newStatementStore(),
-		shapes: newShapeCache(),
+		app:      app,
+		opts:     opts,
+		logger:   logger,
+		auth:     newAuthenticator(app, logger, opts.AllowReadOnlyRole, sessions),
+		stmts:    newStatementStore(),
+		sessions: sessions,
+		shapes:   newShapeCache(),
 
 		rawSlots: make(chan struct{}, maxRawConns),
 	}

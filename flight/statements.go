@@ -23,9 +23,9 @@ const (
 // statement is a query a client sent with GetFlightInfo, kept server side;
 // the ticket only carries a random handle to it.
 type statement struct {
-	query  string
-	userID string
-	shape  resultShape
+	query string
+	owner string
+	shape resultShape
 	// args holds one argument list per bound parameter row; the query
 	// runs once per row and the results are concatenated.
 	args [][]any
@@ -103,14 +103,27 @@ func (st *statementStore) put(stmt *statement) ([]byte, error) {
 	return handle, nil
 }
 
+// dropOwned cancels and forgets every statement of owner.
+func (st *statementStore) dropOwned(owner string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+
+	for k, stmt := range st.m {
+		if stmt.owner == owner {
+			stmt.cancel()
+			delete(st.m, k)
+		}
+	}
+}
+
 // get returns the statement for handle if it exists, is fresh and
-// belongs to userID. Other users get the same NotFound as a bad handle.
-func (st *statementStore) get(handle []byte, userID string) (*statement, error) {
+// belongs to owner. Other users get the same NotFound as a bad handle.
+func (st *statementStore) get(handle []byte, owner string) (*statement, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 
 	stmt, ok := st.m[string(handle)]
-	if !ok || stmt.userID != userID {
+	if !ok || stmt.owner != owner {
 		return nil, status.Error(codes.NotFound, "unknown or expired statement handle")
 	}
 	if time.Now().After(stmt.expires) {

@@ -27,7 +27,7 @@ import (
 
 // flightTx is one client transaction.
 type flightTx struct {
-	userID string
+	owner string
 
 	mu       sync.Mutex
 	lastUsed time.Time
@@ -60,12 +60,12 @@ func newTxnStore(idle time.Duration) *txnStore {
 }
 
 // get returns the caller's transaction; other users get NotFound.
-func (ts *txnStore) get(id []byte, userID string) (*flightTx, error) {
+func (ts *txnStore) get(id []byte, owner string) (*flightTx, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 
 	tx, ok := ts.m[string(id)]
-	if !ok || tx.userID != userID {
+	if !ok || tx.owner != owner {
 		return nil, status.Error(codes.NotFound, "unknown or expired transaction")
 	}
 
@@ -98,6 +98,23 @@ func (ts *txnStore) sweep() {
 
 	for _, tx := range stale {
 		tx.end("transaction expired after being idle")
+	}
+}
+
+// endOwned rolls back and forgets every transaction of owner.
+func (ts *txnStore) endOwned(owner, reason string) {
+	ts.mu.Lock()
+	var owned []*flightTx
+	for k, tx := range ts.m {
+		if tx.owner == owner {
+			owned = append(owned, tx)
+			delete(ts.m, k)
+		}
+	}
+	ts.mu.Unlock()
+
+	for _, tx := range owned {
+		tx.end(reason)
 	}
 }
 
@@ -138,7 +155,7 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 	if len(s.txns.m) >= maxStatements {
 		return nil, status.Error(codes.ResourceExhausted, "too many open transactions")
 	}
-	s.txns.m[string(id)] = &flightTx{userID: ident.userID, lastUsed: time.Now()}
+	s.txns.m[string(id)] = &flightTx{owner: ident.owner(), lastUsed: time.Now()}
 	return id, nil
 }
 
@@ -149,7 +166,7 @@ func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTran
 		return status.Error(codes.Unauthenticated, "not authenticated")
 	}
 
-	tx, err := s.txns.get(req.GetTransactionId(), ident.userID)
+	tx, err := s.txns.get(req.GetTransactionId(), ident.owner())
 	if err != nil {
 		return err
 	}

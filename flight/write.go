@@ -219,7 +219,7 @@ func (s *Server) write(ctx context.Context, ident identity, txID []byte, query s
 		return s.runWrite(ctx, query, argRows)
 	}
 
-	tx, err := s.txns.get(txID, ident.userID)
+	tx, err := s.txns.get(txID, ident.owner())
 	if err != nil {
 		return 0, err
 	}
