@@ -24,7 +24,8 @@ import (
 // emptySchema is the dataset schema of statements that return no rows.
 var emptySchema = arrow.NewSchema(nil, nil)
 
-// prepared is one prepared statement, owned by the user who made it.
+// prepared is one prepared statement, owned by the user (or the session,
+// see session.go) that made it.
 type prepared struct {
 	query    string
 	owner    string

@@ -64,7 +64,7 @@ var errCancelled = status.Error(codes.Canceled, "query cancelled by CancelFlight
 
 // statementStore maps random handles to statements. Handles are 32 random
 // bytes, so a ticket cannot be forged into other SQL or guessed; each one
-// is also bound to the superuser who created it.
+// is also bound to the user (or session) that created it.
 type statementStore struct {
 	mu        sync.Mutex
 	m         map[string]*statement
@@ -117,7 +117,7 @@ func (st *statementStore) dropOwned(owner string) {
 }
 
 // get returns the statement for handle if it exists, is fresh and
-// belongs to owner. Other users get the same NotFound as a bad handle.
+// belongs to owner. Other owners get the same NotFound as a bad handle.
 func (st *statementStore) get(handle []byte, owner string) (*statement, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -47,7 +47,8 @@ type flightTx struct {
 	spSeq      int
 }
 
-// txnStore maps random transaction ids to transactions of one user.
+// txnStore maps random transaction ids to transactions; each belongs to
+// the user or session that began it.
 type txnStore struct {
 	idle time.Duration
 
@@ -59,7 +60,7 @@ func newTxnStore(idle time.Duration) *txnStore {
 	return &txnStore{idle: idle, m: map[string]*flightTx{}}
 }
 
-// get returns the caller's transaction; other users get NotFound.
+// get returns the caller's transaction; other owners get NotFound.
 func (ts *txnStore) get(id []byte, owner string) (*flightTx, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
