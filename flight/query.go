@@ -188,8 +188,14 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 	}
 
 	// The schema may have changed since GetFlightInfo (a collection was
-	// edited); streaming a different schema would break clients.
-	changed := status.Error(codes.Aborted, "the result schema changed since GetFlightInfo; execute the query again")
+	// edited, or DDL ran outside PocketBase and Flight); streaming a
+	// different schema would break clients. The cached shapes are dropped
+	// so that the client's next attempt is described afresh.
+	schemaChanged := func() error {
+		s.shapes.invalidate()
+		s.logger.Info("flight query refused: result schema changed since GetFlightInfo", "query", query)
+		return status.Error(codes.Aborted, "the result schema changed since GetFlightInfo; execute the query again")
+	}
 
 	// A plain full-table scan is split over several connections. It is
 	// checked with a full re-derivation (one prepare is nothing next to a
@@ -202,7 +208,7 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 		}
 		if now := shapeOf(s.app, cols); !now.schema.Equal(announced.schema) {
 			g.release()
-			return nil, changed
+			return nil, schemaChanged()
 		}
 
 		g.release()
@@ -225,7 +231,7 @@ func (s *Server) stream(ctx, qctx context.Context, query string, args [][]any, a
 	if !announced.stillHolds(s.app, rows) {
 		rows.Close()
 		g.release()
-		return nil, changed
+		return nil, schemaChanged()
 	}
 
 	bb := newBatchBuilder(memory.DefaultAllocator, announced)

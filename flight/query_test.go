@@ -308,3 +308,48 @@ func TestSchemaChangeBetweenInfoAndDoGet(t *testing.T) {
 		t.Fatalf("DoGet after the schema changed: got %v, want Aborted", err)
 	}
 }
+
+// TestSchemaChangedOutsidePocketBase alters a table behind PocketBase's
+// and Flight's back: the stale announcement is refused once (Aborted),
+// and the retry the error asks for sees the new column.
+func TestSchemaChangedOutsidePocketBase(t *testing.T) {
+	e := newEnv(t)
+	cl := e.client(t)
+	ctx := basicCtx(suEmail, suPassword)
+
+	mustExec(t, e.app, "CREATE TABLE notes(id TEXT PRIMARY KEY)")
+	mustExec(t, e.app, "INSERT INTO notes VALUES ('a')")
+	const sql = "SELECT * FROM notes WHERE id = 'a'"
+	if got := query(t, ctx, cl, sql).schema.NumFields(); got != 1 {
+		t.Fatalf("before: %d columns, want 1", got)
+	}
+
+	mustExec(t, e.app, "ALTER TABLE notes ADD COLUMN body TEXT")
+
+	var last error
+	for attempt := range 2 {
+		info, err := cl.Execute(ctx, sql)
+		if err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err == nil {
+			for rdr.Next() {
+			}
+			err = rdr.Err()
+			got := rdr.Schema().NumFields()
+			rdr.Release()
+			if err == nil && got == 2 {
+				return
+			}
+			if err == nil {
+				t.Fatalf("attempt %d streamed %d columns, want 2", attempt, got)
+			}
+		}
+		if status.Code(err) != codes.Aborted {
+			t.Fatalf("attempt %d: %v, want Aborted or the new schema", attempt, err)
+		}
+		last = err
+	}
+	t.Fatalf("still refused after a retry: %v", last)
+}
