@@ -40,6 +40,9 @@ type changeLog struct {
 	mu       sync.Mutex
 	list     []rowChange
 	overflow bool
+	// droppedDelete names a collection that lost a deleted row to the
+	// overflow; relation rules (cascade.go) cannot run without it.
+	droppedDelete string
 }
 
 func newChangeLog(app core.App) *changeLog {
@@ -70,6 +73,9 @@ func (cl *changeLog) capture(d sqlite.SQLitePreUpdateData) {
 
 	if len(cl.list) >= maxCapturedChanges {
 		cl.overflow = true
+		if d.Op == sqlite3.SQLITE_DELETE && cl.droppedDelete == "" {
+			cl.droppedDelete = col.Name
+		}
 		return
 	}
 
@@ -101,6 +107,29 @@ func (cl *changeLog) truncate(mark int) {
 	if mark < len(cl.list) {
 		cl.list = cl.list[:mark]
 	}
+	if mark < maxCapturedChanges {
+		cl.overflow, cl.droppedDelete = false, ""
+	}
+}
+
+// at returns the i-th captured change, if there is one.
+func (cl *changeLog) at(i int) (rowChange, bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+
+	if i >= len(cl.list) {
+		return rowChange{}, false
+	}
+	return cl.list[i], true
+}
+
+// droppedDeletes names a collection whose deleted rows overflowed the
+// capture, or is empty.
+func (cl *changeLog) droppedDeletes() string {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+
+	return cl.droppedDelete
 }
 
 // take returns the captured changes and whether some were dropped.
@@ -109,7 +138,7 @@ func (cl *changeLog) take() ([]rowChange, bool) {
 	defer cl.mu.Unlock()
 
 	list, overflow := cl.list, cl.overflow
-	cl.list, cl.overflow = nil, false
+	cl.list, cl.overflow, cl.droppedDelete = nil, false, ""
 	return list, overflow
 }
 

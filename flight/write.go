@@ -28,6 +28,9 @@ type writer struct {
 	// when the transaction ends, so no reader still sees the old schema.
 	ddl   bool
 	onDDL func()
+	// relations applies PocketBase's relation rules to deleted rows
+	// (cascade.go); nil when no relation field exists.
+	relations *cascader
 }
 
 // acquireWriter waits (bounded by Options.WriteWait) for PocketBase's
@@ -50,6 +53,9 @@ func (s *Server) acquireWriter(ctx context.Context) (*writer, error) {
 	}
 
 	w := &writer{g: g, changes: newChangeLog(s.app), onDDL: s.shapes.invalidate}
+	if referenced(s.app) {
+		w.relations = &cascader{app: s.app, w: w, columns: map[string][]string{}}
+	}
 
 	err = g.conn.Raw(func(dc any) error {
 		h, ok := dc.(preUpdateHooker)
@@ -100,12 +106,33 @@ func (w *writer) exec(ctx context.Context, query string, argRows [][]any) (int64
 		w.g.policy.reset()
 		mark := w.changes.mark()
 
+		// With relation fields about, a statement that deletes records
+		// may need undoing after it ran (cascade.go): a savepoint holds
+		// its start.
+		if w.relations != nil {
+			if err := w.control(ctx, "SAVEPOINT "+statementSavepoint); err != nil {
+				return total, status.Errorf(codes.Internal, "marking the statement's start: %v", err)
+			}
+		}
+
 		res, err := w.g.conn.ExecContext(ctx, query, args...)
 		if err != nil {
-			// SQLite undid the failed statement; so must the capture, or
-			// a later commit would announce changes that never happened.
+			err = w.g.sqlError("executing statement", err)
+		} else if w.relations != nil {
+			err = w.relations.apply(ctx, mark)
+		}
+		if err != nil {
+			// SQLite undid a failed statement, the savepoint undoes one a
+			// relation rule refused; the capture must follow, or a later
+			// commit would announce changes that never happened.
+			w.undoStatement()
 			w.changes.truncate(mark)
-			return total, w.g.sqlError("executing statement", err)
+			return total, err
+		}
+		if w.relations != nil {
+			if err := w.control(ctx, "RELEASE "+statementSavepoint); err != nil {
+				return total, status.Errorf(codes.Internal, "ending the statement: %v", err)
+			}
 		}
 
 		n, err := res.RowsAffected()
@@ -118,6 +145,20 @@ func (w *writer) exec(ctx context.Context, query string, argRows [][]any) (int64
 		}
 	}
 	return total, nil
+}
+
+// undoStatement rolls back to the statement's savepoint, if one was
+// taken. It does not wait for a cancelled call.
+func (w *writer) undoStatement() {
+	if w.relations == nil {
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	_ = w.control(ctx, "ROLLBACK TO "+statementSavepoint)
+	_ = w.control(ctx, "RELEASE "+statementSavepoint)
 }
 
 // finish commits (or rolls back) the open transaction and releases the
