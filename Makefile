@@ -12,6 +12,8 @@ MC_VERSION    := v0.0.0-20250313080218-cf909e1063a9
 NATS_VERSION  := v2.15.3
 CORPUS        ?= $(CURDIR)/../shared/corpus
 NATS_PORT     ?= 4222
+RUST_CLIENT     := $(BIN)/rust-client
+RUST_CLIENT_SRC := $(CURDIR)/flight/testdata/rust-client
 
 .PHONY: run 0-dep 1-minio 2-sqlite 3-nats all-serve build test corpus bench reconcile mc upload exiftool test-deps clean
 
@@ -72,11 +74,17 @@ upload: $(BIN)/mc build
 	MC_CONFIG_DIR=$(CURDIR)/.data/mc MC_HOST_local="http://$$user:$$pass@127.0.0.1:9000" \
 		$(BIN)/mc cp --recursive "$(DIR)/" local/demo/
 
-## test-deps: Debian packages the tests drive: ffmpeg (video poster frames)
-## and chromium (the web GUI's browser tests)
+## test-deps: Debian packages the tests drive: ffmpeg (video poster frames),
+## chromium (the web GUI's browser tests) and node with npm; then the Rust
+## Flight SQL client from npm into .bin/rust-client/ (once per lock file)
 test-deps:
-	@command -v ffmpeg > /dev/null && command -v chromium > /dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq ffmpeg chromium; }
+	@command -v ffmpeg > /dev/null && command -v chromium > /dev/null && command -v npm > /dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq ffmpeg chromium nodejs npm; }
+	@cmp -s $(RUST_CLIENT_SRC)/package-lock.json $(RUST_CLIENT)/.installed-lock.json || \
+		{ rm -rf $(RUST_CLIENT) && mkdir -p $(RUST_CLIENT) && \
+		cp $(RUST_CLIENT_SRC)/package.json $(RUST_CLIENT_SRC)/package-lock.json $(RUST_CLIENT)/ && \
+		cd $(RUST_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --cache $(BIN)/npm-cache && \
+		cp package-lock.json .installed-lock.json; }
 
 ## test: every test, against real MinIO, NATS and Flight SQL clients
 test: 0-dep test-deps
