@@ -87,9 +87,9 @@ func BenchmarkFlightScan(b *testing.B) {
 	b.ResetTimer()
 
 	rawSecs := rawScan(b, exDB)
-	exSecs, exHeap := flightScan(b, ex.Addr().String(), context.Background(), "SELECT * FROM bench_plain", flightBenchRows)
+	exScan := flightScan(b, ex.Addr().String(), context.Background(), "SELECT * FROM bench_plain", flightBenchRows)
 	oursCtx := basicAuth(context.Background())
-	ourSecs, ourHeap := flightScan(b, srv.Addr(), oursCtx, "SELECT * FROM bench", flightBenchRows)
+	ourScan := flightScan(b, srv.Addr(), oursCtx, "SELECT * FROM bench", flightBenchRows)
 
 	// The same server with its defaults: plain scans split over two read
 	// connections on two or more cores.
@@ -98,25 +98,19 @@ func BenchmarkFlightScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer par.Stop()
-	parSecs, parHeap := flightScan(b, par.Addr(), oursCtx, "SELECT * FROM bench", flightBenchRows)
+	parScan := flightScan(b, par.Addr(), oursCtx, "SELECT * FROM bench", flightBenchRows)
 
 	fmt.Printf("full scan %d rows x 13 cols:\n", flightBenchRows)
 	fmt.Printf("  raw modernc database/sql scan: %.2fs\n", rawSecs)
-	fmt.Printf("  arrow-go example server:       %.2fs (heap growth %d MiB)\n", exSecs, exHeap>>20)
-	fmt.Printf("  arrow-mino, serial scan:       %.2fs (heap growth %d MiB)\n", ourSecs, ourHeap>>20)
-	fmt.Printf("  arrow-mino, default (split):   %.2fs (heap growth %d MiB)\n", parSecs, parHeap>>20)
-	fmt.Printf("  default vs example: %.2fx faster; default vs raw scan: %.2fx faster\n", exSecs/parSecs, rawSecs/parSecs)
-	fmt.Printf("  serial vs example:  %.2fx faster; serial vs raw scan:  %.2fx faster\n", exSecs/ourSecs, rawSecs/ourSecs)
-
-	// Server memory should follow the batch size, not the result size:
-	// the same scan over a tenth of the rows.
-	tenth := "CREATE TABLE bench_tenth AS SELECT * FROM bench WHERE rowid <= " + fmt.Sprint(flightBenchRows/10)
-	if _, err := app.NonconcurrentDB().NewQuery(tenth).Execute(); err != nil {
-		b.Fatalf("making bench_tenth: %v", err)
+	for _, line := range []struct {
+		name string
+		cost scanCost
+	}{{"arrow-go example server:    ", exScan}, {"arrow-mino, serial scan:    ", ourScan}, {"arrow-mino, default (split):", parScan}} {
+		fmt.Printf("  %s   %.2fs (heap in use +%d MiB, live heap +%.1f MiB)\n",
+			line.name, line.cost.secs, line.cost.heapGrowth>>20, float64(line.cost.liveGrowth)/(1<<20))
 	}
-	_, tenthHeap := flightScan(b, par.Addr(), oursCtx, "SELECT * FROM bench_tenth", flightBenchRows/10)
-	fmt.Printf("  heap growth, default scan: %d MiB for %d rows, %d MiB for %d rows\n",
-		tenthHeap>>20, flightBenchRows/10, parHeap>>20, flightBenchRows)
+	fmt.Printf("  default vs example: %.2fx faster; default vs raw scan: %.2fx faster\n", exScan.secs/parScan.secs, rawSecs/parScan.secs)
+	fmt.Printf("  serial vs example:  %.2fx faster; serial vs raw scan:  %.2fx faster\n", exScan.secs/ourScan.secs, rawSecs/ourScan.secs)
 
 	exLat := pointQueries(b, ex.Addr().String(), context.Background(), "bench_plain")
 	ourLat := pointQueries(b, par.Addr(), oursCtx, "bench")
@@ -129,6 +123,100 @@ func BenchmarkFlightScan(b *testing.B) {
 	writes, seconds := stopWriting()
 	fmt.Printf("  ours while %.0f records/s are saved (%d in %.1fs): %s\n",
 		float64(writes)/seconds, writes, seconds, busyLat)
+
+	memoryAsResultsGrow(b, app, par.Addr(), oursCtx)
+}
+
+// memoryAsResultsGrow scans the bench table whole, then cut to a tenth
+// and to a hundredth of its rows (same table, same schema, same scan
+// path). Twenty times during each scan the client stops, collects garbage
+// and reads what is still reachable (server and client share this
+// process): if the server kept anything per row, the later checkpoints
+// and the larger scans would show it. The client's gRPC receive window
+// is pinned to 1 MiB: by default it grows with the stream's throughput
+// (BDP estimation, up to 16 MiB), which is client memory.
+func memoryAsResultsGrow(b *testing.B, app core.App, addr string, ctx context.Context) {
+	var total int
+	if err := app.ConcurrentDB().NewQuery("SELECT count(*) FROM bench").Row(&total); err != nil {
+		b.Fatalf("counting bench rows: %v", err)
+	}
+
+	fmt.Printf("memory as the result grows (default scan; reachable heap after a GC at 20 points of each scan):\n")
+	var medians []float64
+	for _, rows := range []int{total, total / 10, total / 100} {
+		cut := fmt.Sprintf("DELETE FROM bench WHERE rowid NOT IN (SELECT rowid FROM bench ORDER BY rowid LIMIT %d)", rows)
+		if _, err := app.NonconcurrentDB().NewQuery(cut).Execute(); err != nil {
+			b.Fatalf("cutting bench to %d rows: %v", rows, err)
+		}
+
+		points := reachableDuringScan(b, addr, ctx, "SELECT * FROM bench", rows, 20)
+		half := len(points) / 2
+		medians = append(medians, median(points))
+		fmt.Printf("  %8d rows: median +%.1f MiB (first half of the scan +%.1f, second half +%.1f; range +%.1f to +%.1f)\n",
+			rows, median(points), median(points[:half]), median(points[half:]), slices.Min(points), slices.Max(points))
+	}
+	fmt.Printf("  median, %d rows vs %d rows: %.2fx for 100x the rows\n", total, total/100, medians[0]/medians[2])
+}
+
+// median of values (which it sorts a copy of).
+func median(values []float64) float64 {
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	mid := len(sorted) / 2
+	if len(sorted)%2 == 0 {
+		return (sorted[mid-1] + sorted[mid]) / 2
+	}
+	return sorted[mid]
+}
+
+// reachableDuringScan runs query and, at every rows/points rows, forces
+// a garbage collection and records how far the reachable heap is above
+// where it stood before the scan, in MiB.
+func reachableDuringScan(b *testing.B, addr string, ctx context.Context, query string, rows, points int) []float64 {
+	cl, err := flightsql.NewClient(addr, nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(flightBenchMaxRecv)),
+		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+
+	before := liveHeap()
+	info, err := cl.Execute(ctx, query)
+	if err != nil {
+		b.Fatalf("execute %q: %v", query, err)
+	}
+
+	var growth []float64
+	step := max(rows/points, 1)
+	n, next := 0, step
+	for _, ep := range info.Endpoint {
+		rdr, err := cl.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			touch(rec)
+			n += int(rec.NumRows())
+			if n >= next {
+				growth = append(growth, (float64(liveHeap())-float64(before))/(1<<20))
+				next += step
+			}
+		}
+		if err := rdr.Err(); err != nil {
+			b.Fatal(err)
+		}
+		rdr.Release()
+	}
+	if n != rows {
+		b.Fatalf("%q: got %d rows, want %d", query, n, rows)
+	}
+	if len(growth) == 0 {
+		growth = append(growth, (float64(liveHeap())-float64(before))/(1<<20))
+	}
+	return growth
 }
 
 // ingestWritesPerSecond is the pace of ingestLikeWrites: above what the
@@ -277,9 +365,18 @@ func rawScan(b *testing.B, db *sql.DB) float64 {
 	return time.Since(start).Seconds()
 }
 
+// scanCost is what one scan took: seconds, the peak growth of the heap in
+// use (garbage included) and the peak growth of the live heap (what the
+// garbage collector found reachable), both against the heap before it.
+type scanCost struct {
+	secs       float64
+	heapGrowth uint64
+	liveGrowth uint64
+}
+
 // flightScan runs query through the arrow-go client, touches every value
-// and returns the seconds taken and the peak heap growth seen.
-func flightScan(b *testing.B, addr string, ctx context.Context, query string, wantRows int) (float64, uint64) {
+// and returns what that cost.
+func flightScan(b *testing.B, addr string, ctx context.Context, query string, wantRows int) scanCost {
 	cl, err := flightsql.NewClient(addr, nil, nil,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(flightBenchMaxRecv)))
@@ -288,10 +385,11 @@ func flightScan(b *testing.B, addr string, ctx context.Context, query string, wa
 	}
 	defer cl.Close()
 
-	runtime.GC()
+	liveBefore := liveHeap()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	peak := peakHeap(20 * time.Millisecond)
+	peakLive := peakLiveHeap(5 * time.Millisecond)
 
 	start := time.Now()
 	info, err := cl.Execute(ctx, query)
@@ -321,11 +419,14 @@ func flightScan(b *testing.B, addr string, ctx context.Context, query string, wa
 		b.Fatalf("%q: got %d rows, want %d", query, n, wantRows)
 	}
 
-	max := peak()
-	if max < before.HeapInuse {
-		return secs, 0
+	cost := scanCost{secs: secs}
+	if max := peak(); max > before.HeapInuse {
+		cost.heapGrowth = max - before.HeapInuse
 	}
-	return secs, max - before.HeapInuse
+	if max := peakLive(); max > liveBefore {
+		cost.liveGrowth = max - liveBefore
+	}
+	return cost
 }
 
 // touch reads every value of every column, so no client is credited for

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,4 +35,43 @@ func peakHeap(every time.Duration) (stop func() uint64) {
 		wg.Wait()
 		return peak.Load()
 	}
+}
+
+// peakLiveHeap samples, every interval until the returned function is
+// called, the heap the last garbage collection found reachable
+// (runtime/metrics' /gc/heap/live:bytes), and returns its peak in bytes.
+// Unlike HeapInuse it leaves out garbage waiting for the next cycle, so
+// it shows what a scan really holds, whatever the GC pacing. Reading it
+// does not stop the world.
+func peakLiveHeap(every time.Duration) (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		for {
+			metrics.Read(sample)
+			if live := sample[0].Value.Uint64(); live > peak.Load() {
+				peak.Store(live)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(every):
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak.Load()
+	}
+}
+
+// liveHeap is the heap found reachable by a fresh garbage collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
 }
