@@ -68,17 +68,11 @@ func referenced(app core.App) bool {
 	return false
 }
 
-// apply runs the relation rules for every deletion captured from index
-// from on, including the deletions the rules themselves make.
-func (cs *cascader) apply(ctx context.Context, from int) error {
-	if dropped := cs.w.changes.droppedDeletes(); dropped != "" {
-		return status.Errorf(codes.ResourceExhausted,
-			"the statement deleted more than %d rows of collection %q, too many to apply PocketBase's relation rules to; delete in smaller batches",
-			maxCapturedChanges, dropped)
-	}
-
-	for i := from; ; i++ {
-		c, ok := cs.w.changes.at(i)
+// apply runs the relation rules for every deletion of the running
+// statement, including the deletions the rules themselves make.
+func (cs *cascader) apply(ctx context.Context) error {
+	for i := 0; ; i++ {
+		c, ok := cs.w.changes.statementChange(i)
 		if !ok {
 			return nil
 		}
@@ -97,11 +91,18 @@ func (cs *cascader) apply(ctx context.Context, from int) error {
 			return err
 		}
 
-		if dropped := cs.w.changes.droppedDeletes(); dropped != "" {
-			return status.Errorf(codes.ResourceExhausted,
-				"deleting cascaded to more than %d rows (collection %q); delete in smaller batches", maxCapturedChanges, dropped)
+		if dropped := cs.w.changes.statementDropped(); dropped != "" {
+			return tooManyChanges(dropped)
 		}
 	}
+}
+
+// tooManyChanges refuses a statement whose changes did not all fit the
+// capture: they could be neither validated nor cascaded.
+func tooManyChanges(collection string) error {
+	return status.Errorf(codes.ResourceExhausted,
+		"the statement changed more than %d rows of PocketBase collections (%q among them); each is validated and has its relation rules applied, so split it into smaller statements, or use bulk ingest",
+		maxStatementChanges, collection)
 }
 
 // deletedID reads the id column of a captured deleted row.
@@ -215,7 +216,7 @@ func (cs *cascader) findReferrers(ctx context.Context, target *core.Collection, 
 	}
 
 	var found []referrer
-	err := cs.internal(func() error {
+	err := cs.w.internal(func() error {
 		rows, err := cs.w.g.conn.QueryContext(ctx, "SELECT id, "+column+" FROM "+table+" WHERE "+where, args...)
 		if err != nil {
 			return err
@@ -266,7 +267,7 @@ func (cs *cascader) unset(ctx context.Context, refCollection *core.Collection, f
 
 // exec runs one of the server's own statements on the writer.
 func (cs *cascader) exec(ctx context.Context, query string, args ...any) error {
-	err := cs.internal(func() error {
+	err := cs.w.internal(func() error {
 		_, err := cs.w.g.conn.ExecContext(ctx, query, args...)
 		return err
 	})
@@ -294,15 +295,6 @@ func (cs *cascader) columnNames(table string) ([]string, error) {
 
 	cs.columns[table] = names
 	return names, nil
-}
-
-// internal runs fn with the write policy switched to the server's own
-// statements.
-func (cs *cascader) internal(fn func() error) error {
-	cs.w.g.policy.setInternal(true)
-	defer cs.w.g.policy.setInternal(false)
-
-	return fn()
 }
 
 // relationIDs reads a relation column: one id, or a JSON array of ids.

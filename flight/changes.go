@@ -13,9 +13,14 @@ import (
 )
 
 // maxCapturedChanges bounds the rows one write remembers for realtime
-// re-emission; a bulk statement beyond it is committed without events
+// re-emission; a bulk write beyond it is committed without events
 // rather than holding millions of rows in memory.
 const maxCapturedChanges = 10000
+
+// maxStatementChanges bounds the collection rows one statement may
+// change: each is validated and has its relation rules applied
+// (validate.go, cascade.go), which needs all of them in hand.
+const maxStatementChanges = 10000
 
 // Raw SQL fires no PocketBase hook, so realtime subscribers would never
 // hear of Flight SQL writes. SQLite's pre-update hook reports every row a
@@ -40,9 +45,15 @@ type changeLog struct {
 	mu       sync.Mutex
 	list     []rowChange
 	overflow bool
-	// droppedDelete names a collection that lost a deleted row to the
-	// overflow; relation rules (cascade.go) cannot run without it.
-	droppedDelete string
+
+	// statement holds the changes of the statement running now, for its
+	// checks; statementOverflow names a collection whose rows did not fit.
+	statement         []rowChange
+	statementOverflow string
+
+	// muted drops captures while the server stamps rows it already
+	// captured (validate.go).
+	muted bool
 }
 
 func newChangeLog(app core.App) *changeLog {
@@ -71,11 +82,19 @@ func (cl *changeLog) capture(d sqlite.SQLitePreUpdateData) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 
-	if len(cl.list) >= maxCapturedChanges {
+	if cl.muted {
+		return
+	}
+
+	keepForStatement := len(cl.statement) < maxStatementChanges
+	keepForEvents := len(cl.list) < maxCapturedChanges
+	if !keepForStatement && cl.statementOverflow == "" {
+		cl.statementOverflow = col.Name
+	}
+	if !keepForEvents {
 		cl.overflow = true
-		if d.Op == sqlite3.SQLITE_DELETE && cl.droppedDelete == "" {
-			cl.droppedDelete = col.Name
-		}
+	}
+	if !keepForStatement && !keepForEvents {
 		return
 	}
 
@@ -88,7 +107,57 @@ func (cl *changeLog) capture(d sqlite.SQLitePreUpdateData) {
 			c.old = nil
 		}
 	}
-	cl.list = append(cl.list, c)
+	if keepForStatement {
+		cl.statement = append(cl.statement, c)
+	}
+	if keepForEvents {
+		cl.list = append(cl.list, c)
+	}
+}
+
+// mute stops (or resumes) capturing.
+func (cl *changeLog) mute(on bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+
+	cl.muted = on
+}
+
+// beginStatement forgets the previous statement's changes.
+func (cl *changeLog) beginStatement() {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+
+	cl.statement, cl.statementOverflow = cl.statement[:0], ""
+}
+
+// statementChange returns the i-th change of the running statement,
+// including those its relation rules made, if there is one.
+func (cl *changeLog) statementChange(i int) (rowChange, bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+
+	if i >= len(cl.statement) {
+		return rowChange{}, false
+	}
+	return cl.statement[i], true
+}
+
+// statementSize is the number of changes the running statement made.
+func (cl *changeLog) statementSize() int {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+
+	return len(cl.statement)
+}
+
+// statementDropped names a collection whose changed rows did not fit
+// the statement's capture, or is empty.
+func (cl *changeLog) statementDropped() string {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+
+	return cl.statementOverflow
 }
 
 // mark returns the current capture position.
@@ -108,28 +177,8 @@ func (cl *changeLog) truncate(mark int) {
 		cl.list = cl.list[:mark]
 	}
 	if mark < maxCapturedChanges {
-		cl.overflow, cl.droppedDelete = false, ""
+		cl.overflow = false
 	}
-}
-
-// at returns the i-th captured change, if there is one.
-func (cl *changeLog) at(i int) (rowChange, bool) {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-
-	if i >= len(cl.list) {
-		return rowChange{}, false
-	}
-	return cl.list[i], true
-}
-
-// droppedDeletes names a collection whose deleted rows overflowed the
-// capture, or is empty.
-func (cl *changeLog) droppedDeletes() string {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-
-	return cl.droppedDelete
 }
 
 // take returns the captured changes and whether some were dropped.
@@ -138,7 +187,7 @@ func (cl *changeLog) take() ([]rowChange, bool) {
 	defer cl.mu.Unlock()
 
 	list, overflow := cl.list, cl.overflow
-	cl.list, cl.overflow, cl.droppedDelete = nil, false, ""
+	cl.list, cl.overflow = nil, false
 	return list, overflow
 }
 

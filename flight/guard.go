@@ -118,6 +118,10 @@ func (p *readPolicy) authorizeWrite(action sqlite.AuthorizerActionCode, arg1, ar
 			p.deny(fmt.Sprintf("writing secret column %s.%s is not allowed", arg1, arg2))
 			return sqlite.AuthorizerDeny
 		}
+		if action == sqlite.AuthUpdate && p.collections[strings.ToLower(arg1)] && strings.EqualFold(arg2, core.FieldNameId) {
+			p.deny(fmt.Sprintf("changing the id of %q records is not allowed: PocketBase record ids never change", arg1))
+			return sqlite.AuthorizerDeny
+		}
 		p.markWrote()
 		return sqlite.AuthorizerOK
 
@@ -157,6 +161,11 @@ func (p *readPolicy) allowDDL(table string) sqlite.AuthorizerReturnCode {
 	}
 	p.markWrote()
 	return sqlite.AuthorizerOK
+}
+
+// isHidden reports whether a column is secret (never read or written).
+func (p *readPolicy) isHidden(table, column string) bool {
+	return p.hidden[table+"\x00"+column]
 }
 
 // setInternal marks the server's own transaction control statements.

@@ -239,6 +239,7 @@ func (tx *flightTx) ensureWriter(ctx context.Context, s *Server) error {
 	}
 
 	lease := s.opts.TxWriteLease
+	w.inClientTx = true
 	tx.w = w
 	tx.leaseCtx, tx.leaseCancel = context.WithTimeout(context.Background(), lease)
 	tx.stopLease = context.AfterFunc(tx.leaseCtx, func() {

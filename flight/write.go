@@ -28,9 +28,14 @@ type writer struct {
 	// when the transaction ends, so no reader still sees the old schema.
 	ddl   bool
 	onDDL func()
+	// rows validates and stamps changed collection rows (validate.go).
+	rows *checker
 	// relations applies PocketBase's relation rules to deleted rows
 	// (cascade.go); nil when no relation field exists.
 	relations *cascader
+	// inClientTx marks the writer of a Flight transaction, where a
+	// refused statement must be undone alone.
+	inClientTx bool
 }
 
 // acquireWriter waits (bounded by Options.WriteWait) for PocketBase's
@@ -53,6 +58,7 @@ func (s *Server) acquireWriter(ctx context.Context) (*writer, error) {
 	}
 
 	w := &writer{g: g, changes: newChangeLog(s.app), onDDL: s.shapes.invalidate}
+	w.rows = &checker{app: s.app, w: w}
 	if referenced(s.app) {
 		w.relations = &cascader{app: s.app, w: w, columns: map[string][]string{}}
 	}
@@ -95,62 +101,87 @@ func (w *writer) begin(ctx context.Context) error {
 }
 
 // exec runs query once per argument row (once with no arguments when
-// argRows is empty) and returns the total number of changed rows.
+// argRows is empty) and returns the total number of changed rows. After
+// each run the changed collection rows are validated and stamped
+// (validate.go) and deleted records' relation rules applied (cascade.go).
+//
+// A call is all or nothing: in a client transaction a savepoint marks its
+// start, so a refused row undoes the rows before it and the transaction
+// goes on; outside one, the caller rolls the whole write back.
 func (w *writer) exec(ctx context.Context, query string, argRows [][]any) (int64, error) {
 	if len(argRows) == 0 {
 		argRows = [][]any{nil}
 	}
 
-	var total int64
-	for _, args := range argRows {
-		w.g.policy.reset()
-		mark := w.changes.mark()
+	mark := w.changes.mark()
+	if w.inClientTx {
+		if err := w.control(ctx, "SAVEPOINT "+statementSavepoint); err != nil {
+			return 0, status.Errorf(codes.Internal, "marking the statement's start: %v", err)
+		}
+	}
 
-		// With relation fields about, a statement that deletes records
-		// may need undoing after it ran (cascade.go): a savepoint holds
-		// its start.
-		if w.relations != nil {
-			if err := w.control(ctx, "SAVEPOINT "+statementSavepoint); err != nil {
-				return total, status.Errorf(codes.Internal, "marking the statement's start: %v", err)
-			}
-		}
+	total, err := w.execRows(ctx, query, argRows)
+	if err != nil {
+		// SQLite undid a failed statement itself, not the runs before it
+		// nor one a check refused; the capture must follow, or a later
+		// commit would announce changes that never happened.
+		w.undoStatement()
+		w.changes.truncate(mark)
+		return 0, err
+	}
 
-		res, err := w.g.conn.ExecContext(ctx, query, args...)
-		if err != nil {
-			err = w.g.sqlError("executing statement", err)
-		} else if w.relations != nil {
-			err = w.relations.apply(ctx, mark)
-		}
-		if err != nil {
-			// SQLite undid a failed statement, the savepoint undoes one a
-			// relation rule refused; the capture must follow, or a later
-			// commit would announce changes that never happened.
-			w.undoStatement()
-			w.changes.truncate(mark)
-			return total, err
-		}
-		if w.relations != nil {
-			if err := w.control(ctx, "RELEASE "+statementSavepoint); err != nil {
-				return total, status.Errorf(codes.Internal, "ending the statement: %v", err)
-			}
-		}
-
-		n, err := res.RowsAffected()
-		if err == nil {
-			total += n
-		}
-
-		if w.g.policy.isDDL() {
-			w.ddl = true
+	if w.inClientTx {
+		if err := w.control(ctx, "RELEASE "+statementSavepoint); err != nil {
+			return 0, status.Errorf(codes.Internal, "ending the statement: %v", err)
 		}
 	}
 	return total, nil
 }
 
+// execRows runs and checks query for each argument row.
+func (w *writer) execRows(ctx context.Context, query string, argRows [][]any) (int64, error) {
+	var total int64
+	for _, args := range argRows {
+		w.g.policy.reset()
+		w.changes.beginStatement()
+
+		res, err := w.g.conn.ExecContext(ctx, query, args...)
+		if err != nil {
+			return total, w.g.sqlError("executing statement", err)
+		}
+		if w.g.policy.isDDL() {
+			w.ddl = true
+		}
+
+		if err := w.rows.checkStatement(ctx); err != nil {
+			return total, err
+		}
+		if w.relations != nil {
+			if err := w.relations.apply(ctx); err != nil {
+				return total, err
+			}
+		}
+
+		if n, err := res.RowsAffected(); err == nil {
+			total += n
+		}
+	}
+	return total, nil
+}
+
+// internal runs fn with the write policy switched to the server's own
+// statements.
+func (w *writer) internal(fn func() error) error {
+	w.g.policy.setInternal(true)
+	defer w.g.policy.setInternal(false)
+
+	return fn()
+}
+
 // undoStatement rolls back to the statement's savepoint, if one was
 // taken. It does not wait for a cancelled call.
 func (w *writer) undoStatement() {
-	if w.relations == nil {
+	if !w.inClientTx {
 		return
 	}
 
