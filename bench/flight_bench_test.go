@@ -318,7 +318,11 @@ func makeBenchData(app core.App) error {
 		return fmt.Errorf("copying bench_plain: %w", err)
 	}
 
-	// The benchmark needs a superuser to connect.
+	return addBenchSuperuser(app)
+}
+
+// addBenchSuperuser saves the superuser the benchmarks connect as.
+func addBenchSuperuser(app core.App) error {
 	su, err := app.FindCollectionByNameOrId(core.CollectionNameSuperusers)
 	if err != nil {
 		return fmt.Errorf("finding superusers: %w", err)

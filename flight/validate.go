@@ -71,7 +71,7 @@ func (ck *checker) checkStatement(ctx context.Context) error {
 		if err := ck.validate(ctx, record, c.op == sqlite3.SQLITE_INSERT); err != nil {
 			return err
 		}
-		if err := ck.stamp(ctx, c); err != nil {
+		if err := ck.stamp(ctx, c, record); err != nil {
 			return err
 		}
 	}
@@ -83,7 +83,11 @@ func (ck *checker) load(ctx context.Context, c rowChange) (*core.Record, error) 
 	data := map[string]any{}
 	found := false
 	err := ck.w.internal(func() error {
-		rows, err := ck.w.g.conn.QueryContext(ctx, "SELECT * FROM "+quoteIdent(c.collection.Name)+" WHERE rowid = ?", c.rowid)
+		stmt, err := ck.w.prepared(ctx, "SELECT * FROM "+quoteIdent(c.collection.Name)+" WHERE rowid = ?")
+		if err != nil {
+			return err
+		}
+		rows, err := stmt.QueryContext(ctx, c.rowid)
 		if err != nil {
 			return err
 		}
@@ -201,8 +205,11 @@ func (ck *checker) validateRelation(ctx context.Context, record *core.Record, fi
 	}
 	var found int
 	err = ck.w.internal(func() error {
-		return ck.w.g.conn.QueryRowContext(ctx,
-			"SELECT count(*) FROM "+quoteIdent(target.Name)+" WHERE id IN ("+placeholders+")", args...).Scan(&found)
+		stmt, err := ck.w.prepared(ctx, "SELECT count(*) FROM "+quoteIdent(target.Name)+" WHERE id IN ("+placeholders+")")
+		if err != nil {
+			return err
+		}
+		return stmt.QueryRowContext(ctx, args...).Scan(&found)
 	})
 	if err != nil {
 		return fmt.Errorf("looking up related records: %w", err)
@@ -229,7 +236,7 @@ func validateFileCount(record *core.Record, field *core.FileField) error {
 // stamp sets the row's autodate fields as PocketBase's save would: on
 // insert the empty create and update dates, on update the update dates.
 // The stamp is not captured again; the row's change already was.
-func (ck *checker) stamp(ctx context.Context, c rowChange) error {
+func (ck *checker) stamp(ctx context.Context, c rowChange, record *core.Record) error {
 	inserted := c.op == sqlite3.SQLITE_INSERT
 	now := types.NowDateTime().String()
 
@@ -242,8 +249,8 @@ func (ck *checker) stamp(ctx context.Context, c rowChange) error {
 		}
 		column := quoteIdent(autodate.Name)
 		switch {
-		case inserted && (autodate.OnCreate || autodate.OnUpdate):
-			sets = append(sets, column+" = CASE WHEN "+column+" = '' OR "+column+" IS NULL THEN ? ELSE "+column+" END")
+		case inserted && (autodate.OnCreate || autodate.OnUpdate) && record.GetString(autodate.Name) == "":
+			sets = append(sets, column+" = ?")
 			args = append(args, now)
 		case !inserted && autodate.OnUpdate:
 			sets = append(sets, column+" = ?")
@@ -259,7 +266,11 @@ func (ck *checker) stamp(ctx context.Context, c rowChange) error {
 	defer ck.w.changes.mute(false)
 
 	err := ck.w.internal(func() error {
-		_, err := ck.w.g.conn.ExecContext(ctx, "UPDATE "+quoteIdent(c.collection.Name)+" SET "+strings.Join(sets, ", ")+" WHERE rowid = ?", args...)
+		stmt, err := ck.w.prepared(ctx, "UPDATE "+quoteIdent(c.collection.Name)+" SET "+strings.Join(sets, ", ")+" WHERE rowid = ?")
+		if err != nil {
+			return err
+		}
+		_, err = stmt.ExecContext(ctx, args...)
 		return err
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -36,6 +37,9 @@ type writer struct {
 	// inClientTx marks the writer of a Flight transaction, where a
 	// refused statement must be undone alone.
 	inClientTx bool
+	// statements caches the server's own prepared statements (checks,
+	// stamps, relation rules) for as long as the writer is held.
+	statements map[string]*sql.Stmt
 }
 
 // acquireWriter waits (bounded by Options.WriteWait) for PocketBase's
@@ -138,14 +142,25 @@ func (w *writer) exec(ctx context.Context, query string, argRows [][]any) (int64
 	return total, nil
 }
 
-// execRows runs and checks query for each argument row.
+// execRows runs and checks query for each argument row. Several rows
+// share one prepared statement: the authorizer decides at prepare time.
 func (w *writer) execRows(ctx context.Context, query string, argRows [][]any) (int64, error) {
+	w.g.policy.reset()
+	run := func(args []any) (sql.Result, error) { return w.g.conn.ExecContext(ctx, query, args...) }
+	if len(argRows) > 1 {
+		stmt, err := w.g.conn.PrepareContext(ctx, query)
+		if err != nil {
+			return 0, w.g.sqlError("preparing statement", err)
+		}
+		defer stmt.Close()
+		run = func(args []any) (sql.Result, error) { return stmt.ExecContext(ctx, args...) }
+	}
+
 	var total int64
 	for _, args := range argRows {
-		w.g.policy.reset()
 		w.changes.beginStatement()
 
-		res, err := w.g.conn.ExecContext(ctx, query, args...)
+		res, err := run(args)
 		if err != nil {
 			return total, w.g.sqlError("executing statement", err)
 		}
@@ -176,6 +191,24 @@ func (w *writer) internal(fn func() error) error {
 	defer w.g.policy.setInternal(false)
 
 	return fn()
+}
+
+// prepared returns the server's own statement query, prepared once per
+// writer; call it inside internal.
+func (w *writer) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, ok := w.statements[query]; ok {
+		return stmt, nil
+	}
+
+	stmt, err := w.g.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if w.statements == nil {
+		w.statements = map[string]*sql.Stmt{}
+	}
+	w.statements[query] = stmt
+	return stmt, nil
 }
 
 // undoStatement rolls back to the statement's savepoint, if one was
@@ -212,6 +245,10 @@ func (w *writer) finish(commit bool) error {
 		w.open = false
 	}
 
+	for _, stmt := range w.statements {
+		stmt.Close()
+	}
+	w.statements = nil
 	w.g.release()
 
 	// Cached shapes of queries on the changed table are stale now.
