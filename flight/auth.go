@@ -49,6 +49,17 @@ type identity struct {
 	// sessionID is the caller's Flight SQL session, when its cookie names
 	// one of this user's live sessions (session.go).
 	sessionID string
+	// connection numbers the gRPC connection of the call (connections.go).
+	connection uint64
+}
+
+// implicitConnection is the connection whose end releases the work this
+// caller opens: its own, unless a cookie session holds that work.
+func (id identity) implicitConnection() uint64 {
+	if id.sessionID != "" {
+		return 0
+	}
+	return id.connection
 }
 
 // owner is who prepared statements, tickets and transactions belong to:
@@ -117,6 +128,7 @@ func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServ
 		return nil, err
 	}
 	ident = a.sessions.attach(ctx, ident)
+	ident.connection = connectionID(ctx)
 
 	return handler(context.WithValue(ctx, identityKey{}, ident), req)
 }
@@ -132,6 +144,7 @@ func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		return err
 	}
 	ident = a.sessions.attach(ss.Context(), ident)
+	ident.connection = connectionID(ss.Context())
 
 	return handler(srv, &identityStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), identityKey{}, ident)})
 }

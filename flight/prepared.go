@@ -27,12 +27,14 @@ var emptySchema = arrow.NewSchema(nil, nil)
 // prepared is one prepared statement, owned by the user (or the session,
 // see session.go) that made it.
 type prepared struct {
-	query    string
-	owner    string
-	txID     []byte
-	isUpdate bool
-	shape    resultShape
-	params   *arrow.Schema
+	query string
+	owner string
+	// connection, when not 0, drops the statement when it closes.
+	connection uint64
+	txID       []byte
+	isUpdate   bool
+	shape      resultShape
+	params     *arrow.Schema
 
 	mu       sync.Mutex
 	args     [][]any
@@ -103,6 +105,22 @@ func (ps *preparedStore) dropOwned(owner string) {
 	}
 }
 
+// dropOnConnection forgets the statements tied to a closed connection and
+// returns how many there were.
+func (ps *preparedStore) dropOnConnection(connection uint64) int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+
+	n := 0
+	for k, p := range ps.m {
+		if p.connection == connection {
+			delete(ps.m, k)
+			n++
+		}
+	}
+	return n
+}
+
 // get returns the caller's statement and marks it used. Another user's
 // handle gets the same NotFound as an unknown one.
 func (ps *preparedStore) get(handle []byte, owner string) (*prepared, error) {
@@ -151,6 +169,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		return res, err
 	}
 	p.owner = ident.owner()
+	p.connection = ident.implicitConnection()
 	p.txID = req.GetTransactionId()
 
 	if p.params, err = s.parameterSchema(ctx, query); err != nil {

@@ -191,6 +191,8 @@ func (s *Server) Start() error {
 		// Reused workers keep the deep stacks SQLite calls grow; a fresh
 		// goroutine per call would copy its stack several times per query.
 		grpc.NumStreamWorkers(uint32(max(4, 2*runtime.NumCPU()))),
+		// Connections are sessions for clients without a cookie.
+		grpc.StatsHandler(&connectionTracker{closed: s.connectionClosed}),
 	}
 	if (s.opts.TLSCertFile == "") != (s.opts.TLSKeyFile == "") {
 		return errors.New("flight: TLSCertFile and TLSKeyFile must be set together")

@@ -28,6 +28,8 @@ import (
 // flightTx is one client transaction.
 type flightTx struct {
 	owner string
+	// connection, when not 0, ends the transaction when it closes.
+	connection uint64
 
 	mu       sync.Mutex
 	lastUsed time.Time
@@ -119,6 +121,25 @@ func (ts *txnStore) endOwned(owner, reason string) {
 	}
 }
 
+// endOnConnection rolls back and forgets the transactions tied to a
+// closed connection, and returns how many there were.
+func (ts *txnStore) endOnConnection(connection uint64, reason string) int {
+	ts.mu.Lock()
+	var tied []*flightTx
+	for k, tx := range ts.m {
+		if tx.connection == connection {
+			tied = append(tied, tx)
+			delete(ts.m, k)
+		}
+	}
+	ts.mu.Unlock()
+
+	for _, tx := range tied {
+		tx.end(reason)
+	}
+	return len(tied)
+}
+
 // endAll rolls back every transaction, e.g. when the server stops.
 func (ts *txnStore) endAll(reason string) {
 	ts.mu.Lock()
@@ -156,7 +177,7 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 	if len(s.txns.m) >= maxStatements {
 		return nil, status.Error(codes.ResourceExhausted, "too many open transactions")
 	}
-	s.txns.m[string(id)] = &flightTx{owner: ident.owner(), lastUsed: time.Now()}
+	s.txns.m[string(id)] = &flightTx{owner: ident.owner(), connection: ident.implicitConnection(), lastUsed: time.Now()}
 	return id, nil
 }
 
