@@ -87,6 +87,16 @@ func (cs *cascader) apply(ctx context.Context) error {
 		if id == "" {
 			continue
 		}
+		// INSERT OR REPLACE deletes the old row and inserts one with the
+		// same id: the record was replaced, not removed.
+		replaced, err := cs.stillExists(ctx, c.collection, id)
+		if err != nil {
+			return err
+		}
+		if replaced {
+			continue
+		}
+
 		if err := cs.applyReferences(ctx, c.collection, id); err != nil {
 			return err
 		}
@@ -121,6 +131,22 @@ func (cs *cascader) deletedID(c rowChange) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// stillExists reports whether collection has a record with id now.
+func (cs *cascader) stillExists(ctx context.Context, collection *core.Collection, id string) (bool, error) {
+	var found int
+	err := cs.w.internal(func() error {
+		stmt, err := cs.w.prepared(ctx, "SELECT count(*) FROM "+quoteIdent(collection.Name)+" WHERE id = ?")
+		if err != nil {
+			return err
+		}
+		return stmt.QueryRowContext(ctx, id).Scan(&found)
+	})
+	if err != nil {
+		return false, status.Errorf(codes.Internal, "looking up record %s of %q: %v", id, collection.Name, err)
+	}
+	return found > 0, nil
 }
 
 // applyReferences applies the rules of every relation field that points
@@ -171,13 +197,10 @@ func (cs *cascader) applyField(ctx context.Context, target *core.Collection, id 
 	table := quoteIdent(refCollection.Name)
 	for _, ref := range referrers {
 		remaining := make([]string, 0, len(ref.ids))
-		removed := false
 		for _, v := range ref.ids {
-			if v == id && !removed {
-				removed = true
-				continue
+			if v != id {
+				remaining = append(remaining, v)
 			}
-			remaining = append(remaining, v)
 		}
 
 		switch {

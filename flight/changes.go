@@ -36,6 +36,24 @@ type rowChange struct {
 	// old holds a deleted row's values in table column order: the row is
 	// gone after commit, so it cannot be loaded then.
 	old []any
+	// detail is shared by the copies of an inserted or updated row's
+	// change; validation fills it in (validate.go).
+	detail *changeDetail
+}
+
+// changeDetail is what validation learnt about an inserted or updated row.
+type changeDetail struct {
+	// record is the row as validated: after commit the event loads the
+	// record by its id (a rowid can be reused within a transaction), and
+	// falls back to this copy when a later statement deleted it.
+	record *core.Record
+}
+
+// remember keeps the validated record; d may be nil.
+func (d *changeDetail) remember(record *core.Record) {
+	if d != nil {
+		d.record = record
+	}
 }
 
 // changeLog collects the row changes of one write or transaction.
@@ -99,6 +117,9 @@ func (cl *changeLog) capture(d sqlite.SQLitePreUpdateData) {
 	}
 
 	c := rowChange{op: d.Op, collection: col, rowid: d.NewRowID}
+	if d.Op != sqlite3.SQLITE_DELETE {
+		c.detail = &changeDetail{}
+	}
 	if d.Op == sqlite3.SQLITE_DELETE {
 		c.rowid = d.OldRowID
 		// Old assigns into &dest[i], so the slice itself is passed.
@@ -216,16 +237,24 @@ func (s *Server) emit(ctx context.Context, cl *changeLog) {
 	}
 }
 
-// emitSaved loads the row as it is after commit and fires the after-save
-// hook; a row deleted later in the same transaction is skipped.
+// emitSaved loads the record as it is after commit and fires the
+// after-save hook. A validated row is found by its record id (rowids can
+// be reused within a transaction); if a later statement deleted it, the
+// validated copy is announced. A row nothing validated (one a relation
+// rule changed) is found by rowid, and skipped when gone.
 func (s *Server) emitSaved(ctx context.Context, c rowChange, kind string) error {
 	rec := &core.Record{}
-	err := s.app.RecordQuery(c.collection).
-		AndWhere(dbx.HashExp{c.collection.Name + ".rowid": c.rowid}).
-		Limit(1).
-		One(rec)
-	if err != nil {
-		return nil
+	query := s.app.RecordQuery(c.collection).Limit(1)
+	if c.detail != nil && c.detail.record != nil {
+		query = query.AndWhere(dbx.HashExp{c.collection.Name + ".id": c.detail.record.Id})
+	} else {
+		query = query.AndWhere(dbx.HashExp{c.collection.Name + ".rowid": c.rowid})
+	}
+	if err := query.One(rec); err != nil {
+		if c.detail == nil || c.detail.record == nil {
+			return nil
+		}
+		rec = c.detail.record
 	}
 
 	ev := s.recordEvent(ctx, kind, rec)

@@ -33,12 +33,15 @@ type prepared struct {
 	connection uint64
 	txID       []byte
 	isUpdate   bool
-	shape      resultShape
 	params     *arrow.Schema
 
 	mu       sync.Mutex
 	args     [][]any
 	lastUsed time.Time
+	// shape is the result shape derived under stamp; a prepared query
+	// run under a newer schema is described again (currentShape).
+	shape resultShape
+	stamp schemaStamp
 }
 
 // boundArgs returns the last bound parameter rows.
@@ -163,11 +166,13 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		}
 	}
 
+	stamp := s.shapes.stamp(s.app)
 	p, err := s.classify(ctx, ident, query)
 	if err != nil {
 		s.logger.Info("flight prepare refused", "user", ident.email, "error", err)
 		return res, err
 	}
+	p.stamp = stamp
 	p.owner = ident.owner()
 	p.connection = ident.implicitConnection()
 	p.txID = req.GetTransactionId()
@@ -293,6 +298,30 @@ func readArgs(rdr flight.MessageReader, params *arrow.Schema) ([][]any, error) {
 	return args, nil
 }
 
+// currentShape returns the prepared query's result shape under today's
+// schema, describing it again when a collection or table changed since:
+// the FlightInfo then carries the new schema and the stream matches it.
+func (s *Server) currentShape(ctx context.Context, ident identity, p *prepared) (resultShape, error) {
+	now := s.shapes.stamp(s.app)
+
+	p.mu.Lock()
+	shape, stamp := p.shape, p.stamp
+	p.mu.Unlock()
+	if p.isUpdate || stamp == now {
+		return shape, nil
+	}
+
+	fresh, err := s.classify(ctx, ident, p.query)
+	if err != nil {
+		return resultShape{}, err
+	}
+
+	p.mu.Lock()
+	p.shape, p.stamp = fresh.shape, now
+	p.mu.Unlock()
+	return fresh.shape, nil
+}
+
 // DoPutPreparedStatementUpdate runs a prepared write once per parameter
 // row sent with it (or per row bound before, or once with none).
 func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql.PreparedStatementUpdate, rdr flight.MessageReader) (int64, error) {
@@ -325,7 +354,11 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		return nil, err
 	}
 
-	stmt := &statement{query: p.query, owner: ident.owner(), shape: p.shape, args: p.boundArgs(), txID: p.txID}
+	shape, err := s.currentShape(ctx, ident, p)
+	if err != nil {
+		return nil, err
+	}
+	stmt := &statement{query: p.query, owner: ident.owner(), shape: shape, args: p.boundArgs(), txID: p.txID}
 
 	if p.isUpdate {
 		if err := s.requireWriter(ident); err != nil {
@@ -349,13 +382,18 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 
 // GetSchemaPreparedStatement returns the dataset schema.
 func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	ident, _ := identityFrom(ctx)
 	p, err := s.preparedFor(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err
 	}
-	schema := p.shape.serialized
+	shape, err := s.currentShape(ctx, ident, p)
+	if err != nil {
+		return nil, err
+	}
+	schema := shape.serialized
 	if schema == nil {
-		schema = flight.SerializeSchema(p.shape.schema, memory.DefaultAllocator)
+		schema = flight.SerializeSchema(shape.schema, memory.DefaultAllocator)
 	}
 	return &flight.SchemaResult{Schema: schema}, nil
 }

@@ -64,6 +64,18 @@ func (sc *shapeCache) invalidate() {
 	clear(sc.m)
 }
 
+// schemaStamp identifies the schema a shape was derived under: it changes
+// with every collection change and every schema change seen at execution.
+type schemaStamp struct {
+	gen  uint64
+	cols **core.Collection
+}
+
+// stamp returns the current schema stamp.
+func (sc *shapeCache) stamp(app core.App) schemaStamp {
+	return schemaStamp{gen: sc.gen.Load(), cols: cacheIdentity(app)}
+}
+
 // key returns the cache key of query under the current schema, or false
 // when PocketBase's collection cache is not loaded (nothing to key on).
 func (sc *shapeCache) key(app core.App, query string, write bool) (shapeKey, bool) {

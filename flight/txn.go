@@ -240,7 +240,13 @@ func (tx *flightTx) write(ctx context.Context, s *Server, query string, argRows 
 	stop := context.AfterFunc(tx.leaseCtx, cancel)
 	defer stop()
 
-	return tx.w.exec(execCtx, query, argRows)
+	n, err := tx.w.exec(execCtx, query, argRows)
+	if tx.w.lost {
+		const reason = "transaction rolled back: a statement's conflict clause (OR ROLLBACK) ended it inside SQLite"
+		tx.endLocked(reason)
+		return 0, status.Error(codes.Aborted, reason)
+	}
+	return n, err
 }
 
 // ensureWriter takes PocketBase's writer, begins the SQLite transaction
@@ -311,6 +317,11 @@ func (tx *flightTx) end(reason string) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 
+	tx.endLocked(reason)
+}
+
+// endLocked is end with tx.mu held.
+func (tx *flightTx) endLocked(reason string) {
 	if tx.ended {
 		return
 	}

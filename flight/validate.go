@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sort"
@@ -60,7 +61,7 @@ func (ck *checker) checkStatement(ctx context.Context) error {
 		}
 		seen[key] = true
 
-		record, err := ck.load(ctx, c)
+		record, stored, err := ck.load(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -71,15 +72,18 @@ func (ck *checker) checkStatement(ctx context.Context) error {
 		if err := ck.validate(ctx, record, c.op == sqlite3.SQLITE_INSERT); err != nil {
 			return err
 		}
-		if err := ck.stamp(ctx, c, record); err != nil {
+		if err := ck.rewrite(ctx, c, record, stored); err != nil {
 			return err
 		}
+		c.detail.remember(record)
 	}
 	return nil
 }
 
-// load reads the changed row back from the writer's connection.
-func (ck *checker) load(ctx context.Context, c rowChange) (*core.Record, error) {
+// load reads the changed row back from the writer's connection: as a
+// record (values prepared by the fields, as PocketBase reads them) and as
+// stored, column by column.
+func (ck *checker) load(ctx context.Context, c rowChange) (*core.Record, map[string]any, error) {
 	data := map[string]any{}
 	found := false
 	err := ck.w.internal(func() error {
@@ -115,10 +119,10 @@ func (ck *checker) load(ctx context.Context, c rowChange) (*core.Record, error) 
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "reading back a changed row of %q: %v", c.collection.Name, err)
+		return nil, nil, status.Errorf(codes.Internal, "reading back a changed row of %q: %v", c.collection.Name, err)
 	}
 	if !found {
-		return nil, nil
+		return nil, nil, nil
 	}
 
 	record := core.NewRecord(c.collection)
@@ -126,7 +130,7 @@ func (ck *checker) load(ctx context.Context, c rowChange) (*core.Record, error) 
 	if c.op != sqlite3.SQLITE_INSERT {
 		record.MarkAsNotNew()
 	}
-	return record, nil
+	return record, data, nil
 }
 
 // validate runs the collection's field checks on one record.
@@ -233,28 +237,52 @@ func validateFileCount(record *core.Record, field *core.FileField) error {
 	return nil
 }
 
-// stamp sets the row's autodate fields as PocketBase's save would: on
-// insert the empty create and update dates, on update the update dates.
-// The stamp is not captured again; the row's change already was.
-func (ck *checker) stamp(ctx context.Context, c rowChange, record *core.Record) error {
+// rewrite makes the stored row what app.Save would have stored: values
+// in the fields' own form (a number for a number field, one id for a
+// single relation, no repeated ids, a listed value for a select), and
+// the autodate fields stamped (created and updated on insert when empty,
+// updated on update). The rewrite is not captured again; the row's
+// change already was.
+func (ck *checker) rewrite(ctx context.Context, c rowChange, record *core.Record, stored map[string]any) error {
+	exported, err := record.DBExport(ck.app)
+	if err != nil {
+		return status.Errorf(codes.Internal, "exporting record %s of %q: %v", record.Id, c.collection.Name, err)
+	}
+
 	inserted := c.op == sqlite3.SQLITE_INSERT
 	now := types.NowDateTime().String()
 
 	var sets []string
 	var args []any
 	for _, f := range c.collection.Fields {
-		autodate, ok := f.(*core.AutodateField)
+		name := f.GetName()
+		column := quoteIdent(name)
+
+		switch f := f.(type) {
+		case *core.AutodateField:
+			if (inserted && (f.OnCreate || f.OnUpdate) && record.GetString(name) == "") || (!inserted && f.OnUpdate) {
+				sets = append(sets, column+" = ?")
+				args = append(args, now)
+			}
+			continue
+		case *core.PasswordField:
+			continue
+		}
+		if name == core.FieldNameId || ck.w.g.policy.isHidden(c.collection.Name, name) {
+			continue
+		}
+
+		want, ok := exported[name]
 		if !ok {
 			continue
 		}
-		column := quoteIdent(autodate.Name)
-		switch {
-		case inserted && (autodate.OnCreate || autodate.OnUpdate) && record.GetString(autodate.Name) == "":
+		want, err := storageValue(want)
+		if err != nil {
+			return status.Errorf(codes.Internal, "exporting %s of record %s: %v", name, record.Id, err)
+		}
+		if !sameStored(stored[name], want) {
 			sets = append(sets, column+" = ?")
-			args = append(args, now)
-		case !inserted && autodate.OnUpdate:
-			sets = append(sets, column+" = ?")
-			args = append(args, now)
+			args = append(args, want)
 		}
 	}
 	if len(sets) == 0 {
@@ -265,7 +293,7 @@ func (ck *checker) stamp(ctx context.Context, c rowChange, record *core.Record) 
 	ck.w.changes.mute(true)
 	defer ck.w.changes.mute(false)
 
-	err := ck.w.internal(func() error {
+	err = ck.w.internal(func() error {
 		stmt, err := ck.w.prepared(ctx, "UPDATE "+quoteIdent(c.collection.Name)+" SET "+strings.Join(sets, ", ")+" WHERE rowid = ?")
 		if err != nil {
 			return err
@@ -274,9 +302,57 @@ func (ck *checker) stamp(ctx context.Context, c rowChange, record *core.Record) 
 		return err
 	})
 	if err != nil {
-		return ck.w.g.sqlError("stamping autodate fields", err)
+		return ck.w.g.sqlError("storing the record as PocketBase would", err)
 	}
 	return nil
+}
+
+// storageValue turns an exported record value into what SQLite stores.
+func storageValue(v any) (any, error) {
+	switch v := v.(type) {
+	case driver.Valuer:
+		return v.Value()
+	case bool:
+		if v {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	default:
+		return v, nil
+	}
+}
+
+// sameStored compares a stored column value with the value PocketBase
+// would store, across SQLite's storage classes.
+func sameStored(stored, want any) bool {
+	switch want := want.(type) {
+	case nil:
+		return stored == nil
+	case float64:
+		switch s := stored.(type) {
+		case int64:
+			return float64(s) == want
+		case float64:
+			return s == want
+		}
+		return false
+	case int64:
+		switch s := stored.(type) {
+		case int64:
+			return s == want
+		case float64:
+			return s == float64(want)
+		}
+		return false
+	case string:
+		s, ok := stored.(string)
+		return ok && s == want
+	case []byte:
+		s, ok := stored.(string)
+		return ok && s == string(want)
+	default:
+		return fmt.Sprint(stored) == fmt.Sprint(want)
+	}
 }
 
 // errRequired is PocketBase's wording for an empty required field.

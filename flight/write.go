@@ -40,6 +40,10 @@ type writer struct {
 	// statements caches the server's own prepared statements (checks,
 	// stamps, relation rules) for as long as the writer is held.
 	statements map[string]*sql.Stmt
+	// lost is set when SQLite ended the client transaction on its own
+	// (a statement's ON CONFLICT ROLLBACK): the statement savepoint is
+	// gone with it, and the Flight transaction must end.
+	lost bool
 }
 
 // acquireWriter waits (bounded by Options.WriteWait) for PocketBase's
@@ -136,7 +140,8 @@ func (w *writer) exec(ctx context.Context, query string, argRows [][]any) (int64
 
 	if w.inClientTx {
 		if err := w.control(ctx, "RELEASE "+statementSavepoint); err != nil {
-			return 0, status.Errorf(codes.Internal, "ending the statement: %v", err)
+			w.lost = true
+			return 0, status.Errorf(codes.Aborted, "the statement ended the transaction: %v", err)
 		}
 	}
 	return total, nil
@@ -221,7 +226,11 @@ func (w *writer) undoStatement() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	_ = w.control(ctx, "ROLLBACK TO "+statementSavepoint)
+	if err := w.control(ctx, "ROLLBACK TO "+statementSavepoint); err != nil {
+		// No savepoint: SQLite already rolled the whole transaction back.
+		w.lost = true
+		return
+	}
 	_ = w.control(ctx, "RELEASE "+statementSavepoint)
 }
 
