@@ -229,9 +229,10 @@ func startServices(se *core.ServeEvent, cfg *settings, logger *slog.Logger) erro
 	})
 
 	webOptions := web.Options{
-		Logger:  logger,
-		Presign: web.MinioPresigner(ingest.Store().Client()),
-		Health:  healthReporter(ingest, flightServer.Addr()),
+		Logger:      logger,
+		Presign:     web.MinioPresigner(ingest.Store().Client()),
+		MediaOrigin: ingest.Store().Client().EndpointURL().String(),
+		Health:      healthReporter(ingest, flightServer.Addr()),
 	}
 	if err := web.Register(se, webOptions); err != nil {
 		return fmt.Errorf("start web interface: %w", err)

@@ -15,6 +15,9 @@ type Change struct {
 	Collection string
 	Action     string
 	Record     *core.Record
+
+	// Original is the record as it was before an update; nil otherwise.
+	Original *core.Record
 }
 
 // Change actions.
@@ -111,7 +114,11 @@ func (s *server) bindRecordHooks() {
 	publish := func(action string) func(e *core.RecordEvent) error {
 		return func(e *core.RecordEvent) error {
 			// A copy: the saver may keep changing its record.
-			s.broker.Publish(Change{Collection: e.Record.Collection().Name, Action: action, Record: e.Record.Clone()})
+			change := Change{Collection: e.Record.Collection().Name, Action: action, Record: e.Record.Clone()}
+			if action == ActionUpdate {
+				change.Original = e.Record.Original()
+			}
+			s.broker.Publish(change)
 			return e.Next()
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,8 +45,10 @@ func chromiumPath(t *testing.T) string {
 
 // TestIntegrationBrowserMinIONATS drives a real headless Chromium against
 // the real program (MinIO, embedded NATS, PocketBase): sign in, watch a
-// gallery in two tabs while an upload arrives, open the object, edit a
-// docs page live, and query and download in the SQL console.
+// gallery in two tabs with different filters and sorts while an upload
+// arrives, open the object, edit a docs page live, and query and
+// download in the SQL console. No page may break the
+// Content-Security-Policy.
 func TestIntegrationBrowserMinIONATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the browser test starts MinIO, arrow-mino and Chromium")
@@ -76,6 +79,7 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 	defer cancelTab1()
 	tab1, cancelTimeout := context.WithTimeout(tab1, 3*time.Minute)
 	defer cancelTimeout()
+	console1 := watchConsole(tab1)
 
 	// Sign in as the generated superuser.
 	run(t, tab1, "sign in",
@@ -97,12 +101,20 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 		screenshot("overview.png"),
 	)
 
-	// Two tabs on the gallery; the second shares the first's cookie.
+	noViolations(t, "overview", console1)
+
+	// Two tabs on the gallery; the second shares the first's cookie. The
+	// first shows images, newest first, so a new image goes on top; the
+	// second sorts by key, where the grid cannot place a live tile.
 	tab2, cancelTab2 := chromedp.NewContext(tab1)
 	defer cancelTab2()
-	for i, tab := range []context.Context{tab1, tab2} {
-		run(t, tab, fmt.Sprintf("open gallery in tab %d", i+1),
-			chromedp.Navigate(base+"/ui/gallery"),
+	console2 := watchConsole(tab2)
+	for i, view := range []struct {
+		tab   context.Context
+		query string
+	}{{tab1, "?kind=image"}, {tab2, "?sort=key"}} {
+		run(t, view.tab, fmt.Sprintf("open gallery%s in tab %d", view.query, i+1),
+			chromedp.Navigate(base+"/ui/gallery"+view.query),
 			chromedp.WaitVisible(chromedp.CSS(`#tiles a[title="photos/first.png"]`)),
 		)
 	}
@@ -112,12 +124,40 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 	s.Put("demo", "photos/live-upload.png", testPNG(t, color.RGBA{220, 90, 40, 255}), minio.PutObjectOptions{
 		ContentType: "image/png", UserMetadata: map[string]string{"Camera-Note": "uploaded by the browser test"},
 	})
-	for i, tab := range []context.Context{tab1, tab2} {
-		run(t, tab, fmt.Sprintf("live tile in tab %d", i+1),
-			chromedp.WaitVisible(chromedp.CSS(`#tiles a[title="photos/live-upload.png"]`)),
-			screenshot(fmt.Sprintf("gallery-tab%d.png", i+1)),
-		)
+	run(t, tab1, "live tile in tab 1",
+		chromedp.WaitVisible(chromedp.CSS(`#tiles a[title="photos/live-upload.png"]`)),
+		screenshot("gallery-tab1.png"),
+	)
+	run(t, tab2, "notice instead of a tile in tab 2",
+		chromedp.WaitVisible(chromedp.CSS(`#gallery-notice button`)),
+		screenshot("gallery-tab2-notice.png"),
+	)
+	notice, err := chromedp.Run(tab2, chromedp.Evaluate[string](`window.stayedOnPage = true;
+		document.querySelector('#gallery-notice').textContent.trim() + '|' +
+		document.querySelectorAll('#tiles a[title="photos/live-upload.png"]').length`))
+	if err != nil {
+		t.Fatalf("read notice: %v", err)
 	}
+	if notice != "1 new object – show|0" {
+		t.Errorf("tab 2 shows %q, want the notice and no tile", notice)
+	}
+
+	// "Show" reloads the grid through HTMX, in key order, on the same page.
+	run(t, tab2, "show new objects in tab 2",
+		chromedp.Click(chromedp.CSS(`#gallery-notice button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#tiles a[title="photos/live-upload.png"]`)),
+		screenshot("gallery-tab2.png"),
+	)
+	after, err := chromedp.Run(tab2, chromedp.Evaluate[string](`String(window.stayedOnPage) + '|' +
+		document.querySelector('#gallery-notice').childElementCount + '|' +
+		[...document.querySelectorAll('#tiles a.tile')].map(a => a.title).join(',')`))
+	if err != nil {
+		t.Fatalf("read grid: %v", err)
+	}
+	if after != "true|0|photos/first.png,photos/live-upload.png" {
+		t.Errorf("after show, tab 2 is %q; want the same page, no notice, tiles in key order", after)
+	}
+	noViolations(t, "galleries", console1, console2)
 
 	// The new object's page, with its presigned preview loaded.
 	var previewWidth int
@@ -136,6 +176,7 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 	if previewWidth != 320 {
 		t.Errorf("preview is %d px wide, want 320", previewWidth)
 	}
+	noViolations(t, "object detail", console1)
 	detailText, err := chromedp.Run(tab1, chromedp.Text(chromedp.CSS(`#object-body`)))
 	if err != nil {
 		t.Fatalf("detail text: %v", err)
@@ -161,6 +202,7 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#doc-body table`)),
 		screenshot("doc.png"),
 	)
+	noViolations(t, "doc page", console2)
 
 	// The console: run a query, then download its CSV.
 	run(t, tab1, "console query",
@@ -230,6 +272,70 @@ func TestIntegrationBrowserMinIONATS(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#tiles a[title="photos/live-upload.png"]`)),
 		screenshot("gallery-phone.png"),
 	)
+	noViolations(t, "every page", console1, console2)
+
+	// The check above proves something only if a violation would be seen:
+	// an inline style, which the policy refuses, must show up.
+	if _, err := chromedp.Run(tab1, chromedp.Evaluate[bool](
+		`document.body.insertAdjacentHTML('beforeend', '<p style="color: red">inline</p>'), true`)); err != nil {
+		t.Fatalf("inject inline style: %v", err)
+	}
+	s.Eventually(10*time.Second, "deliberate violation reported", func() error {
+		if len(console1.violations()) == 0 {
+			return fmt.Errorf("the console shows no violation for an inline style")
+		}
+		return nil
+	})
+}
+
+// consoleWatch gathers what one tab writes to its console, so steps can
+// check that the Content-Security-Policy blocked nothing.
+type consoleWatch struct {
+	mu       sync.Mutex
+	messages []chromedp.ConsoleMessage
+	checked  int
+}
+
+// watchConsole subscribes to a tab's console before its first page.
+func watchConsole(tab context.Context) *consoleWatch {
+	w := &consoleWatch{}
+	messages := chromedp.Console(tab)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			w.mu.Lock()
+			w.messages = append(w.messages, m)
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// violations are the console messages about the policy that arrived
+// since the last call.
+func (w *consoleWatch) violations() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var found []string
+	for _, m := range w.messages[w.checked:] {
+		if strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "Content-Security-Policy") {
+			found = append(found, m.String())
+		}
+	}
+	w.checked = len(w.messages)
+	return found
+}
+
+// noViolations fails the test for any policy violation a tab reported.
+func noViolations(t *testing.T, step string, watches ...*consoleWatch) {
+	t.Helper()
+	for i, w := range watches {
+		for _, v := range w.violations() {
+			t.Errorf("%s: console %d: %s", step, i+1, v)
+		}
+	}
 }
 
 func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {

@@ -21,7 +21,7 @@ func TestConsoleRunsReadOnlyQueries(t *testing.T) {
 	user := env.cookieFor(env.authRecord("users", "ann@example.com"))
 
 	page := env.get("/ui/console", root)
-	mustContain(t, page.body, `hx-post="/ui/console/run"`, "htmx:abort")
+	mustContain(t, page.body, `hx-post="/ui/console/run"`, `data-abort="#console-form"`)
 
 	run := func(cookie *http.Cookie, query string) response {
 		return env.do(http.MethodPost, "/ui/console/run", cookie, url.Values{"query": {query}}, map[string]string{"HX-Request": "true"})

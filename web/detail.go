@@ -101,6 +101,7 @@ func (s *server) describeObject(ctx context.Context, record *core.Record) object
 			s.logger.Warn("preview link not made", "bucket", detail.Bucket, "key", detail.Key, "error", err)
 			detail.PreviewError = "The preview link could not be made."
 		}
+		s.media.learn(link)
 		detail.Preview = link
 	}
 	return detail

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -32,6 +31,12 @@ const (
 // watcher turns changes into the fragments one page shows, for one user.
 type watcher interface {
 	render(change Change) (string, error)
+}
+
+// resetter is a watcher that keeps state about what its page shows; a
+// resync re-fetches the page, so that state starts over.
+type resetter interface {
+	reset()
 }
 
 // events streams one page's live updates as server-sent events.
@@ -62,8 +67,14 @@ func (s *server) events(e *core.RequestEvent) error {
 		}
 		return e.Flush()
 	}
+	resync := func() error {
+		if r, ok := w.(resetter); ok {
+			r.reset()
+		}
+		return send(eventResync, "")
+	}
 
-	if err := send(eventResync, ""); err != nil {
+	if err := resync(); err != nil {
 		return nil
 	}
 
@@ -85,13 +96,13 @@ func (s *server) events(e *core.RequestEvent) error {
 			}
 		case <-sub.Resync:
 			drain(sub.Changes)
-			if err := send(eventResync, ""); err != nil {
+			if err := resync(); err != nil {
 				return nil
 			}
 		case change := <-sub.Changes:
 			html, err := w.render(change)
 			if errors.Is(err, errResync) {
-				if err := send(eventResync, ""); err != nil {
+				if err := resync(); err != nil {
 					return nil
 				}
 				continue
@@ -126,7 +137,7 @@ func (s *server) newWatcher(auth *core.Record, query url.Values) (watcher, error
 	case "overview":
 		return &overviewWatcher{s: s, auth: auth}, nil
 	case "gallery":
-		return &galleryWatcher{s: s, auth: auth, filter: parseGalleryFilter(query)}, nil
+		return newGalleryWatcher(s, auth, parseGalleryFilter(query)), nil
 	case "object":
 		return &recordWatcher{s: s, auth: auth, collection: objectsCollection, id: query.Get("id"), template: "object-body"}, nil
 	case "doc":
@@ -169,56 +180,6 @@ func (w *overviewWatcher) render(change Change) (string, error) {
 		html = deleteOOB("buckets-empty") + html
 	}
 	return html + totals, err
-}
-
-// galleryWatcher adds, replaces and removes tiles for one filter.
-type galleryWatcher struct {
-	s      *server
-	auth   *core.Record
-	filter galleryFilter
-}
-
-func (w *galleryWatcher) render(change Change) (string, error) {
-	if change.Collection != objectsCollection {
-		return "", nil
-	}
-	id := "obj-" + change.Record.Id
-	if change.Action == ActionDelete {
-		return deleteOOB(id), nil
-	}
-
-	match, err := w.matches(change.Record.Id)
-	if err != nil {
-		return "", err
-	}
-	if !match {
-		if change.Action == ActionUpdate {
-			return deleteOOB(id), nil
-		}
-		return "", nil
-	}
-
-	t := tileOf(change.Record, columnsOf(change.Record.Collection()))
-	if change.Action == ActionCreate {
-		html, err := w.s.pages.execute("fragments", "tile-wrapped", oob{Data: t, Swap: "afterbegin:#tiles"})
-		return deleteOOB("gallery-empty") + html, err
-	}
-	return w.s.pages.execute("fragments", "tile", oob{Data: t, Swap: "true"})
-}
-
-// matches runs the gallery's own query for the one record, so the rules
-// and filters that list tiles also decide which live tiles appear.
-func (w *galleryWatcher) matches(id string) (bool, error) {
-	query, _, ok, err := w.s.objectsQuery(w.auth, w.filter)
-	if err != nil || !ok {
-		return false, err
-	}
-	var found []string
-	err = query.Select("objects.id").AndWhere(dbx.NewExp("objects.id = {:changed}", dbx.Params{"changed": id})).Limit(1).Column(&found)
-	if err != nil {
-		return false, fmt.Errorf("match change %s: %w", id, err)
-	}
-	return len(found) == 1, nil
 }
 
 // recordWatcher re-renders a page that shows one record.

@@ -214,9 +214,20 @@ func (s *server) galleryPage(e *core.RequestEvent) error {
 	return s.page(e, http.StatusOK, "gallery", "gallery", data)
 }
 
-// tilesFragment is one page of tiles, for scrolling and for filters.
+// tilesFragment is one page of tiles, for scrolling and for a resync.
+// The first page makes the grid current, so it also empties the notice
+// of new objects; the stream's watcher forgets them on the same resync.
 func (s *server) tilesFragment(e *core.RequestEvent) error {
-	return s.fragment(e, "tiles", s.loadGallery(e.Auth, parseGalleryFilter(e.Request.URL.Query())))
+	data := s.loadGallery(e.Auth, parseGalleryFilter(e.Request.URL.Query()))
+	if data.Filter.Offset > 0 {
+		return s.fragment(e, "tiles", data)
+	}
+	return s.fragment(e, "tiles-first", data)
+}
+
+// NoNotice is the gallery's notice with nothing to announce.
+func (g gallery) NoNotice() galleryNotice {
+	return galleryNotice{Filter: g.Filter}
 }
 
 func (s *server) loadGallery(auth *core.Record, f galleryFilter) gallery {

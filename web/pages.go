@@ -96,6 +96,7 @@ func (s *server) write(e *core.RequestEvent, status int, page, name string, data
 		return e.HTML(http.StatusInternalServerError, "<p class=error>This page could not be shown.</p>")
 	}
 	e.Response.Header().Set("Cache-Control", "no-store")
+	s.setSecurityHeaders(e.Response.Header())
 	return e.HTML(status, html)
 }
 

@@ -9,6 +9,7 @@ import (
 // routes lists every page, fragment and stream of the interface.
 func (s *server) routes(se *core.ServeEvent) {
 	root := se.Router.Group(Prefix)
+	root.BindFunc(s.securityHeaders)
 	root.BindFunc(s.loadCookieAuth)
 
 	root.GET("/static/{path...}", serveStatic)
@@ -23,6 +24,7 @@ func (s *server) routes(se *core.ServeEvent) {
 	signedIn.GET("/health", s.healthFragment)
 	signedIn.GET("/gallery", s.galleryPage)
 	signedIn.GET("/gallery/tiles", s.tilesFragment)
+	signedIn.GET("/gallery/live", s.liveFragment)
 	signedIn.GET("/objects/{id}", s.objectPage)
 	signedIn.GET("/objects/{id}/body", s.objectFragment)
 	signedIn.GET("/docs", s.docsPage)
@@ -37,8 +39,15 @@ func (s *server) routes(se *core.ServeEvent) {
 	superusers.POST("/run", s.consoleRun)
 	superusers.POST("/export", s.consoleExport)
 
+	// Unknown paths get the interface's own page and headers rather
+	// than PocketBase's JSON error.
+	root.GET("/{path...}", func(e *core.RequestEvent) error {
+		return s.errorPage(e, http.StatusNotFound, "No such page.")
+	})
+
 	// The bare prefix is what people type.
 	se.Router.GET(Prefix, func(e *core.RequestEvent) error {
+		s.setSecurityHeaders(e.Response.Header())
 		return e.Redirect(http.StatusSeeOther, Prefix+"/")
 	})
 }

@@ -34,6 +34,11 @@ type Options struct {
 	// minutes.
 	PresignTTL time.Duration
 
+	// MediaOrigin is where presigned links point (MinIO's scheme, host
+	// and port); the Content-Security-Policy allows images and media
+	// from it. Origins seen in presigned links are added as well.
+	MediaOrigin string
+
 	// Logger receives the interface's logs; nil uses the app's logger.
 	Logger *slog.Logger
 
@@ -51,6 +56,7 @@ type server struct {
 	broker   *Broker
 	console  *console
 	failures *failureLimiter
+	media    *mediaOrigins
 }
 
 // Register adds the interface's routes to the router being served and
@@ -78,6 +84,10 @@ func Register(se *core.ServeEvent, opts Options) error {
 		broker:   NewBroker(),
 		console:  newConsole(se.App),
 		failures: newFailureLimiter(maxFailures, failureWindow),
+		media:    &mediaOrigins{},
+	}
+	if opts.MediaOrigin != "" {
+		s.media.learn(opts.MediaOrigin)
 	}
 	s.bindRecordHooks()
 	s.routes(se)
