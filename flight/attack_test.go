@@ -775,7 +775,10 @@ func TestAttackPreparedSchemaChangeRetry(t *testing.T) {
 // checks that other accounts are unaffected, and that closing or
 // expiring a session frees its place.
 func TestAttackSessionExhaustion(t *testing.T) {
-	e := newEnvWith(t, flightOptsIdle(time.Second))
+	// The idle timeout leaves the steps before the wait seconds of margin
+	// on a loaded machine.
+	const idle = 3 * time.Second
+	e := newEnvWith(t, flightOptsIdle(idle))
 	addSuperuser(t, e, "other@example.com", "other-password-123")
 	cl := e.client(t)
 	ctx := basicCtx(suEmail, suPassword)
@@ -807,7 +810,7 @@ func TestAttackSessionExhaustion(t *testing.T) {
 		t.Fatalf("session after refilling the freed place: %v, want ResourceExhausted", err)
 	}
 
-	time.Sleep(1200 * time.Millisecond)
+	time.Sleep(idle + 300*time.Millisecond)
 	if _, err := cl.SetSessionOptions(ctx, req); err != nil {
 		t.Fatalf("session after the others expired: %v", err)
 	}
