@@ -241,7 +241,7 @@ func (s *Server) openRanges(ctx context.Context, table string, parts int) ([]*ra
 	defer wconn.Close()
 
 	var lo, hi int64
-	bounds := "SELECT coalesce(min(rowid), 0), coalesce(max(rowid), -1) FROM " + quoteIdent(table)
+	bounds := rowidBounds(quoteIdent(table))
 	for i, r := range readers {
 		r.g.policy.setInternal(true)
 		_, err := r.g.conn.ExecContext(ctx, "BEGIN")
@@ -298,4 +298,12 @@ func closeRanges(readers []*rangeReader) {
 	for _, r := range readers {
 		r.finish()
 	}
+}
+
+// rowidBounds is a query for the lowest and highest rowid of table (0 and
+// -1 when it is empty). Each bound is its own subquery: SQLite answers a
+// lone min() or max() of the rowid from the b-tree's edge, but a query
+// with both aggregates scans the whole table.
+func rowidBounds(table string) string {
+	return "SELECT coalesce((SELECT min(rowid) FROM " + table + "), 0), coalesce((SELECT max(rowid) FROM " + table + "), -1)"
 }

@@ -153,7 +153,7 @@ func (s *Server) openRawRanges(
 	}
 	ranges = append(ranges, first)
 
-	bounds := "SELECT coalesce(min(rowid), 0), coalesce(max(rowid), -1) FROM main." + quoteIdent(table)
+	bounds := rowidBounds("main." + quoteIdent(table))
 	lo, hi, err := first.begin(bounds)
 	if err != nil {
 		return fail()
