@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,10 +53,15 @@ func BenchmarkMediaProbeVsExiftool(b *testing.B) {
 	files := corpusFiles(b)
 	exiftool, lookErr := exec.LookPath("exiftool")
 
-	for range b.N {
-		runtime.GC()
-		stop := peakHeap(2 * time.Millisecond)
-		started := time.Now()
+	// Both tools read the files from the page cache: one read of each
+	// first, so neither pays for the disk.
+	for _, file := range files {
+		if _, err := os.ReadFile(file); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	probeAll := func() {
 		for _, file := range files {
 			src, err := media.OpenFile(file)
 			if err != nil {
@@ -64,7 +70,23 @@ func BenchmarkMediaProbeVsExiftool(b *testing.B) {
 			media.Probe(context.Background(), src, filepath.Base(file))
 			src.Close()
 		}
-		ours := time.Since(started)
+	}
+
+	for range b.N {
+		// Speed: the median of five passes, without the heap sampler
+		// (it stops the world every 2 ms); memory: one sampled pass.
+		var passes []time.Duration
+		for range 5 {
+			started := time.Now()
+			probeAll()
+			passes = append(passes, time.Since(started))
+		}
+		slices.Sort(passes)
+		ours := passes[len(passes)/2]
+
+		runtime.GC()
+		stop := peakHeap(2 * time.Millisecond)
+		probeAll()
 		peak := stop()
 		oursRate := float64(len(files)) / ours.Seconds()
 		b.ReportMetric(oursRate, "probe_files/s")
@@ -75,7 +97,7 @@ func BenchmarkMediaProbeVsExiftool(b *testing.B) {
 			continue
 		}
 
-		started = time.Now()
+		started := time.Now()
 		cmd := exec.Command(exiftool, append([]string{"-json", "-n", "-q", "-q"}, files...)...)
 		cmd.Stdout = nil
 		if err := cmd.Start(); err != nil {
@@ -99,7 +121,7 @@ func BenchmarkMediaProbeVsExiftool(b *testing.B) {
 		b.ReportMetric(perFileRate, "exiftool_per_file_files/s")
 		b.ReportMetric(oursRate/perFileRate, "ratio_vs_per_file")
 
-		b.Logf("%d files: probe %s (%.0f files/s, peak heap %.1f MB); exiftool batch %s (%.0f files/s, peak RSS %.1f MB); exiftool per file %s; ratio %.1fx batch, %.1fx per file",
+		b.Logf("%d files: probe %s, median of 5 (%.0f files/s, peak heap %.1f MB); exiftool batch %s (%.0f files/s, peak RSS %.1f MB); exiftool per file %s; ratio %.1fx batch, %.1fx per file",
 			len(files), ours.Round(time.Microsecond), oursRate, float64(peak)/(1<<20),
 			batch.Round(time.Millisecond), batchRate, exiftoolRSS,
 			perFile.Round(time.Millisecond), oursRate/batchRate, oursRate/perFileRate)
