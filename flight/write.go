@@ -346,6 +346,9 @@ func (s *Server) write(ctx context.Context, ident identity, txID []byte, query s
 
 // requireWriter refuses writes from read-only identities.
 func (s *Server) requireWriter(ident identity) error {
+	if ident.readOnlyBySession {
+		return status.Error(codes.PermissionDenied, "this session is read-only: set the session option read_only to false to write")
+	}
 	if ident.readOnly {
 		return status.Error(codes.PermissionDenied, "this account may only read over Flight SQL")
 	}
