@@ -3,11 +3,14 @@
 // Superusers (and, with Options.AllowReadOnlyRole, other auth records as
 // readers) get catalog and key metadata, queries, prepared statements with
 // bound parameters, updates and DDL, transactions with savepoints, bulk
-// ingest and cancellation. Result schemas are derived from declared column
-// types and PocketBase collection fields, never from data. Client SQL is
-// confined by an SQLite authorizer (guard.go); writes go through
-// PocketBase's single write connection (write.go) and are re-announced to
-// PocketBase hooks and realtime subscribers after commit (changes.go).
+// ingest, cancellation and sessions (session.go; a cookie-less client's
+// connection is its session, connections.go). Result schemas are derived
+// from declared column types and PocketBase collection fields, never from
+// data. Client SQL is confined by an SQLite authorizer (guard.go); writes
+// go through PocketBase's single write connection (write.go), keep
+// PocketBase's field rules (validate.go) and relation rules (cascade.go)
+// inside the statement, and are re-announced to PocketBase hooks and
+// realtime subscribers after commit (changes.go).
 package flight
 
 import (
