@@ -173,24 +173,51 @@ func median(values []float64) float64 {
 // a garbage collection and records how far the reachable heap is above
 // where it stood before the scan, in MiB.
 func reachableDuringScan(b *testing.B, addr string, ctx context.Context, query string, rows, points int) []float64 {
-	cl, err := flightsql.NewClient(addr, nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(flightBenchMaxRecv)),
-		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
-	if err != nil {
-		b.Fatal(err)
-	}
+	cl := scanClient(b, addr, grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20))
 	defer cl.Close()
 
 	before := liveHeap()
+	var growth []float64
+	step := max(rows/points, 1)
+	next := step
+	n := readAll(b, ctx, cl, query, func(n int) {
+		if n >= next {
+			growth = append(growth, (float64(liveHeap())-float64(before))/(1<<20))
+			next += step
+		}
+	})
+	if n != rows {
+		b.Fatalf("%q: got %d rows, want %d", query, n, rows)
+	}
+	if len(growth) == 0 {
+		growth = append(growth, (float64(liveHeap())-float64(before))/(1<<20))
+	}
+	return growth
+}
+
+// scanClient dials the arrow-go Flight SQL client the scans use.
+func scanClient(b *testing.B, addr string, extra ...grpc.DialOption) *flightsql.Client {
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(flightBenchMaxRecv)),
+	}, extra...)
+	cl, err := flightsql.NewClient(addr, nil, nil, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cl
+}
+
+// readAll runs query, streams every endpoint, touches every value and,
+// after each batch, calls afterBatch (when not nil) with the rows read
+// so far. It returns the number of rows.
+func readAll(b *testing.B, ctx context.Context, cl *flightsql.Client, query string, afterBatch func(rows int)) int {
 	info, err := cl.Execute(ctx, query)
 	if err != nil {
 		b.Fatalf("execute %q: %v", query, err)
 	}
 
-	var growth []float64
-	step := max(rows/points, 1)
-	n, next := 0, step
+	n := 0
 	for _, ep := range info.Endpoint {
 		rdr, err := cl.DoGet(ctx, ep.Ticket)
 		if err != nil {
@@ -200,9 +227,8 @@ func reachableDuringScan(b *testing.B, addr string, ctx context.Context, query s
 			rec := rdr.RecordBatch()
 			touch(rec)
 			n += int(rec.NumRows())
-			if n >= next {
-				growth = append(growth, (float64(liveHeap())-float64(before))/(1<<20))
-				next += step
+			if afterBatch != nil {
+				afterBatch(n)
 			}
 		}
 		if err := rdr.Err(); err != nil {
@@ -210,13 +236,7 @@ func reachableDuringScan(b *testing.B, addr string, ctx context.Context, query s
 		}
 		rdr.Release()
 	}
-	if n != rows {
-		b.Fatalf("%q: got %d rows, want %d", query, n, rows)
-	}
-	if len(growth) == 0 {
-		growth = append(growth, (float64(liveHeap())-float64(before))/(1<<20))
-	}
-	return growth
+	return n
 }
 
 // ingestWritesPerSecond is the pace of ingestLikeWrites: above what the
@@ -381,12 +401,7 @@ type scanCost struct {
 // flightScan runs query through the arrow-go client, touches every value
 // and returns what that cost.
 func flightScan(b *testing.B, addr string, ctx context.Context, query string, wantRows int) scanCost {
-	cl, err := flightsql.NewClient(addr, nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(flightBenchMaxRecv)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	cl := scanClient(b, addr)
 	defer cl.Close()
 
 	liveBefore := liveHeap()
@@ -396,27 +411,7 @@ func flightScan(b *testing.B, addr string, ctx context.Context, query string, wa
 	peakLive := peakLiveHeap(5 * time.Millisecond)
 
 	start := time.Now()
-	info, err := cl.Execute(ctx, query)
-	if err != nil {
-		b.Fatalf("execute %q: %v", query, err)
-	}
-
-	n := 0
-	for _, ep := range info.Endpoint {
-		rdr, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			touch(rec)
-			n += int(rec.NumRows())
-		}
-		if err := rdr.Err(); err != nil {
-			b.Fatal(err)
-		}
-		rdr.Release()
-	}
+	n := readAll(b, ctx, cl, query, nil)
 	secs := time.Since(start).Seconds()
 
 	if n != wantRows {

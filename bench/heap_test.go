@@ -13,28 +13,11 @@ import (
 // Each sample stops the world briefly: short probes want a short interval,
 // long scans a longer one so the sampling does not slow what it measures.
 func peakHeap(every time.Duration) (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var stats runtime.MemStats
-		for {
-			runtime.ReadMemStats(&stats)
-			if stats.HeapInuse > peak.Load() {
-				peak.Store(stats.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(every):
-			}
-		}
+	var stats runtime.MemStats
+	return samplePeak(every, func() uint64 {
+		runtime.ReadMemStats(&stats)
+		return stats.HeapInuse
 	})
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak.Load()
-	}
 }
 
 // peakLiveHeap samples, every interval until the returned function is
@@ -44,15 +27,23 @@ func peakHeap(every time.Duration) (stop func() uint64) {
 // it shows what a scan really holds, whatever the GC pacing. Reading it
 // does not stop the world.
 func peakLiveHeap(every time.Duration) (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	return samplePeak(every, func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	})
+}
+
+// samplePeak calls read every interval, on one goroutine, until the
+// returned function is called, which returns the largest value read.
+func samplePeak(every time.Duration, read func() uint64) (stop func() uint64) {
 	var peak atomic.Uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		for {
-			metrics.Read(sample)
-			if live := sample[0].Value.Uint64(); live > peak.Load() {
-				peak.Store(live)
+			if v := read(); v > peak.Load() {
+				peak.Store(v)
 			}
 			select {
 			case <-done:

@@ -98,25 +98,23 @@ func (ps *preparedStore) put(p *prepared) ([]byte, error) {
 
 // dropOwned forgets every prepared statement of owner.
 func (ps *preparedStore) dropOwned(owner string) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-
-	for k, p := range ps.m {
-		if p.owner == owner {
-			delete(ps.m, k)
-		}
-	}
+	ps.dropWhere(func(p *prepared) bool { return p.owner == owner })
 }
 
 // dropOnConnection forgets the statements tied to a closed connection and
 // returns how many there were.
 func (ps *preparedStore) dropOnConnection(connection uint64) int {
+	return ps.dropWhere(func(p *prepared) bool { return p.connection == connection })
+}
+
+// dropWhere forgets the statements that match and returns how many.
+func (ps *preparedStore) dropWhere(match func(*prepared) bool) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 
 	n := 0
 	for k, p := range ps.m {
-		if p.connection == connection {
+		if match(p) {
 			delete(ps.m, k)
 			n++
 		}

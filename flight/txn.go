@@ -106,38 +106,32 @@ func (ts *txnStore) sweep() {
 
 // endOwned rolls back and forgets every transaction of owner.
 func (ts *txnStore) endOwned(owner, reason string) {
-	ts.mu.Lock()
-	var owned []*flightTx
-	for k, tx := range ts.m {
-		if tx.owner == owner {
-			owned = append(owned, tx)
-			delete(ts.m, k)
-		}
-	}
-	ts.mu.Unlock()
-
-	for _, tx := range owned {
-		tx.end(reason)
-	}
+	ts.endWhere(func(tx *flightTx) bool { return tx.owner == owner }, reason)
 }
 
 // endOnConnection rolls back and forgets the transactions tied to a
 // closed connection, and returns how many there were.
 func (ts *txnStore) endOnConnection(connection uint64, reason string) int {
+	return ts.endWhere(func(tx *flightTx) bool { return tx.connection == connection }, reason)
+}
+
+// endWhere rolls back and forgets the transactions that match, and
+// returns how many there were.
+func (ts *txnStore) endWhere(match func(*flightTx) bool, reason string) int {
 	ts.mu.Lock()
-	var tied []*flightTx
+	var matched []*flightTx
 	for k, tx := range ts.m {
-		if tx.connection == connection {
-			tied = append(tied, tx)
+		if match(tx) {
+			matched = append(matched, tx)
 			delete(ts.m, k)
 		}
 	}
 	ts.mu.Unlock()
 
-	for _, tx := range tied {
+	for _, tx := range matched {
 		tx.end(reason)
 	}
-	return len(tied)
+	return len(matched)
 }
 
 // endAll rolls back every transaction, e.g. when the server stops.
