@@ -14,6 +14,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/security"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -100,6 +101,10 @@ type authenticator struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedBasic
+
+	// checking shares one password check among concurrent calls with the
+	// same credentials.
+	checking singleflight.Group
 }
 
 type cachedBasic struct {
@@ -281,14 +286,23 @@ func (a *authenticator) checkBasic(encoded string, wantToken bool) (identity, er
 		}
 	}
 
-	record, err := a.app.FindAuthRecordByEmail(core.CollectionNameSuperusers, email)
-	if (err != nil || record == nil) && a.allowReadOnly {
-		record = a.findReader(email)
+	// Clients open several connections at once with the same credentials;
+	// they share one password check (bcrypt is slow by design).
+	found, err, _ := a.checking.Do(string(key[:]), func() (any, error) {
+		record, err := a.app.FindAuthRecordByEmail(core.CollectionNameSuperusers, email)
+		if (err != nil || record == nil) && a.allowReadOnly {
+			record = a.findReader(email)
+		}
+		if record == nil || !record.ValidatePassword(password) {
+			// One message for unknown email and wrong password: no user probing.
+			return nil, status.Error(codes.Unauthenticated, "invalid superuser email or password")
+		}
+		return record, nil
+	})
+	if err != nil {
+		return identity{}, err
 	}
-	if record == nil || !record.ValidatePassword(password) {
-		// One message for unknown email and wrong password: no user probing.
-		return identity{}, status.Error(codes.Unauthenticated, "invalid superuser email or password")
-	}
+	record := found.(*core.Record)
 
 	ident := identity{userID: record.Id, email: record.Email()}
 	if !record.IsSuperuser() {
