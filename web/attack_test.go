@@ -233,7 +233,6 @@ func TestAttackHostileKeysAreEscapedInLiveTiles(t *testing.T) {
 // stream unescaped ends the data line and lets the key add its own SSE
 // fields: rename the event, set the retry delay or the last event id.
 func TestAttackCarriageReturnInKeyCannotRewriteTheStream(t *testing.T) {
-	t.Skip("BUG: send() splits data only on \\n; a \\r in an object key ends the SSE line, so the key injects event:/retry:/id: fields and truncates the tile")
 	env := newTestEnv(t, Options{})
 	root := env.cookieFor(env.authRecord("_superusers", "root@example.com"))
 	newest := env.specStreamOf("/ui/events?view=gallery", root)
@@ -259,7 +258,6 @@ func TestAttackCarriageReturnInKeyCannotRewriteTheStream(t *testing.T) {
 // list rule hides. No tab of that user may receive anything: not a tile,
 // not a delete naming its id, not an event whose timing tells of it.
 func TestAttackHiddenObjectUpdatesStaySilent(t *testing.T) {
-	t.Skip("BUG: an update of a hidden object sends <div id=\"obj-<hidden id>\" hx-swap-oob=\"delete\"> to every gallery tab")
 	env := newTestEnv(t, Options{})
 	env.hidePrivateBucket()
 	user := env.cookieFor(env.authRecord("users", "ann@example.com"))
@@ -285,7 +283,6 @@ func TestAttackHiddenObjectUpdatesStaySilent(t *testing.T) {
 // list rule hides: its id and the moment it went must not reach the
 // user's gallery tabs.
 func TestAttackHiddenObjectDeletesStaySilent(t *testing.T) {
-	t.Skip("BUG: a delete of a hidden object sends <div id=\"obj-<hidden id>\" hx-swap-oob=\"delete\"> to every gallery tab")
 	env := newTestEnv(t, Options{})
 	env.hidePrivateBucket()
 	user := env.cookieFor(env.authRecord("users", "ann@example.com"))
@@ -306,7 +303,6 @@ func TestAttackHiddenObjectDeletesStaySilent(t *testing.T) {
 // 404 to hide whether it exists; its stream must not tell either, when
 // the object is deleted.
 func TestAttackDetailStreamOfHiddenObjectStaysSilent(t *testing.T) {
-	t.Skip("BUG: the detail stream of a hidden object announces \"This object was deleted\" when it is deleted")
 	env := newTestEnv(t, Options{})
 	env.hidePrivateBucket()
 	user := env.cookieFor(env.authRecord("users", "ann@example.com"))
@@ -332,7 +328,6 @@ func TestAttackDetailStreamOfHiddenObjectStaysSilent(t *testing.T) {
 // TestAttackOverviewHidesDeletedHiddenBuckets deletes a bucket the user's
 // rules hide: the overview stream must not name it or react at all.
 func TestAttackOverviewHidesDeletedHiddenBuckets(t *testing.T) {
-	t.Skip("BUG: a delete of a hidden bucket sends its id (bucket-<id> hx-swap-oob=delete) and the totals to every overview tab")
 	env := newTestEnv(t, Options{})
 	buckets, err := env.app.FindCollectionByNameOrId(bucketsCollection)
 	if err != nil {
@@ -455,7 +450,6 @@ func TestAttackUnknownViewIsRefusedAndEscaped(t *testing.T) {
 // open gallery stream: the stream must stop telling that browser about
 // new objects.
 func TestAttackStreamEndsWhenTheUserIsDeleted(t *testing.T) {
-	t.Skip("BUG: the stream keeps the auth record it opened with; a deleted user keeps receiving new tiles")
 	env := newTestEnv(t, Options{})
 	ann := env.authRecord("users", "ann@example.com")
 	newest := env.specStreamOf("/ui/events?view=gallery", env.cookieFor(ann))
@@ -478,7 +472,6 @@ func TestAttackStreamEndsWhenTheUserIsDeleted(t *testing.T) {
 // open stream expire: a page request with that cookie is signed out, and
 // the stream must not keep sending new objects either.
 func TestAttackStreamEndsWhenTheSessionExpires(t *testing.T) {
-	t.Skip("BUG: the stream never re-checks its token; after expiry it keeps sending new tiles")
 	env := newTestEnv(t, Options{})
 	ann := env.authRecord("users", "ann@example.com")
 	token, err := ann.NewStaticAuthToken(2 * time.Second)
@@ -707,7 +700,6 @@ func TestAttackManyStreamsLeaveNoGoroutines(t *testing.T) {
 // tab already shows to another key that still matches its search: the
 // tile is replaced, and the notice must not count it as new.
 func TestAttackRenameInsideTheSearchIsNotAnnounced(t *testing.T) {
-	t.Skip("BUG: entered() treats any change of a filtered column as entering the filter; a shown tile is counted as \"1 new object\"")
 	env := newTestEnv(t, Options{})
 	shown := env.object("demo", "cat1.jpg", "image", 1, nil)
 	user := env.cookieFor(env.authRecord("users", "ann@example.com"))
@@ -732,7 +724,6 @@ func TestAttackRenameInsideTheSearchIsNotAnnounced(t *testing.T) {
 // it, so it must be placed or counted, not sent as a swap of a tile the
 // page does not have.
 func TestAttackObjectEnteringTheRuleIsAnnounced(t *testing.T) {
-	t.Skip("BUG: an object that becomes visible through the list rule is sent as an in-place swap of a missing tile and never counted")
 	env := newTestEnv(t, Options{})
 	env.hidePrivateBucket()
 	user := env.cookieFor(env.authRecord("users", "ann@example.com"))
@@ -803,7 +794,6 @@ func TestAttackEveryRoutedUIResponseCarriesThePolicy(t *testing.T) {
 // TestAttackUnroutedMethodsUnderUICarryThePolicy sends methods no /ui
 // route takes: the answer is still under /ui and must carry the policy.
 func TestAttackUnroutedMethodsUnderUICarryThePolicy(t *testing.T) {
-	t.Skip("BUG: POST/PUT/DELETE/PATCH/OPTIONS to unrouted /ui paths get PocketBase's JSON 404 with no CSP, no Referrer-Policy and X-Frame-Options SAMEORIGIN")
 	env := newTestEnv(t, Options{})
 	user := env.cookieFor(env.authRecord("users", "ann@example.com"))
 

@@ -16,6 +16,10 @@ import (
 // CookieName holds the PocketBase auth token of a signed-in browser.
 const CookieName = "arrow_mino_auth"
 
+// authTokenKey is where loadCookieAuth keeps the cookie's token on the
+// request, so a stream can end when that token expires.
+const authTokenKey = "webAuthToken"
+
 // loginForm is what the sign-in page shows back after a failed attempt.
 type loginForm struct {
 	Email string
@@ -44,6 +48,7 @@ func (s *server) loadCookieAuth(e *core.RequestEvent) error {
 		return s.errorPage(e, http.StatusForbidden, "Superusers may not sign in from this address.")
 	}
 	e.Auth = record
+	e.Set(authTokenKey, cookie.Value)
 	return e.Next()
 }
 

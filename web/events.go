@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/security"
 )
 
 // heartbeatEvery keeps idle streams open through proxies and lets a
@@ -52,17 +53,25 @@ func (s *server) events(e *core.RequestEvent) error {
 	header.Set("X-Accel-Buffering", "no")
 	e.Response.WriteHeader(http.StatusOK)
 
-	sub := s.broker.Subscribe()
+	sub := s.broker.SubscribeAs(e.Auth)
 	defer s.broker.Unsubscribe(sub)
 
+	// The stream ends with the session that opened it: when its token
+	// expires, and when the account is deleted or its tokens revoked.
+	expires := sessionExpiry(e)
+	expiry := time.NewTimer(time.Until(expires))
+	defer expiry.Stop()
+
 	send := func(event, data string) error {
-		var frame strings.Builder
-		frame.WriteString("event: " + event + "\n")
-		for _, line := range strings.Split(data, "\n") {
-			frame.WriteString("data: " + line + "\n")
+		select {
+		case <-sub.Ended():
+			return errSessionEnded
+		default:
 		}
-		frame.WriteString("\n")
-		if _, err := e.Response.Write([]byte(frame.String())); err != nil {
+		if !time.Now().Before(expires) {
+			return errSessionEnded
+		}
+		if _, err := e.Response.Write([]byte(frame(event, data))); err != nil {
 			return err
 		}
 		return e.Flush()
@@ -86,6 +95,10 @@ func (s *server) events(e *core.RequestEvent) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.broker.Done():
+			return nil
+		case <-sub.Ended():
+			return nil
+		case <-expiry.C:
 			return nil
 		case <-heartbeat.C:
 			if _, err := e.Response.Write([]byte(": ping\n\n")); err != nil {
@@ -121,6 +134,46 @@ func (s *server) events(e *core.RequestEvent) error {
 	}
 }
 
+// errSessionEnded stops a stream whose session is over.
+var errSessionEnded = errors.New("session ended")
+
+// frame is one server-sent event. EventSource ends a line at CR, LF or
+// CRLF, so no CR may reach the stream: fragments are HTML, where a CR
+// (from an object key, say) can only sit in text or a quoted attribute
+// value (html/template quotes every attribute and percent-encodes CRs in
+// URLs), and there the character reference &#13; is the same CR. The
+// remaining lines each get their own data field, which the browser joins
+// with LF again.
+func frame(event, data string) string {
+	var b strings.Builder
+	b.WriteString("event: " + event + "\n")
+	data = strings.ReplaceAll(data, "\r", "&#13;")
+	for _, line := range strings.Split(data, "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// sessionExpiry is when the token that signed the stream's request in
+// expires. The token was already verified; only its claims are read.
+// A token whose expiry cannot be read ends the stream at once.
+func sessionExpiry(e *core.RequestEvent) time.Time {
+	token, _ := e.Get(authTokenKey).(string)
+	if token == "" {
+		token = strings.TrimPrefix(e.Request.Header.Get("Authorization"), "Bearer ")
+	}
+	claims, err := security.ParseUnverifiedJWT(token)
+	if err != nil {
+		return time.Now()
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return time.Now()
+	}
+	return exp.Time
+}
+
 func drain(changes chan Change) {
 	for {
 		select {
@@ -154,29 +207,37 @@ type overviewWatcher struct {
 	auth *core.Record
 }
 
+// render follows the list rule, as the overview's bucket list does: a
+// tab hears of a bucket only if its user could list it before the change
+// or can list it now, so a hidden bucket's id, and the moment it changed,
+// never reach it.
 func (w *overviewWatcher) render(change Change) (string, error) {
 	if change.Collection != bucketsCollection {
 		return "", nil
 	}
+	listed := change.Action != ActionDelete && canList(w.s.app, change.Record, w.auth)
+	before := change.Before.CouldList(w.auth)
+	if !listed && !before {
+		return "", nil
+	}
+
 	totals, err := w.s.pages.execute("fragments", "totals", oob{Data: w.s.loadOverview(w.auth), Swap: "true"})
 	if err != nil {
 		return "", err
 	}
-	if change.Action == ActionDelete {
+	if !listed {
 		return deleteOOB("bucket-"+change.Record.Id) + totals, nil
 	}
-	if !canView(w.s.app, change.Record, w.auth) {
-		return "", nil
-	}
 
+	// A bucket new to this user is placed like a created one.
 	card := oob{Data: change.Record, Swap: "true"}
 	name := "bucket-card"
-	if change.Action == ActionCreate {
+	if !before {
 		card.Swap = "afterbegin:#bucket-list"
 		name = "bucket-card-wrapped"
 	}
 	html, err := w.s.pages.execute("fragments", name, card)
-	if change.Action == ActionCreate {
+	if !before {
 		html = deleteOOB("buckets-empty") + html
 	}
 	return html + totals, err
@@ -195,8 +256,12 @@ func (w *recordWatcher) render(change Change) (string, error) {
 	if change.Collection != w.collection || change.Record.Id != w.id {
 		return "", nil
 	}
+	// A record the user may not view stays unknown, as its page's 404
+	// keeps it: not even its deletion is told.
 	var data any
 	switch {
+	case change.Action == ActionDelete && !change.Before.CouldView(w.auth):
+		return "", nil
 	case change.Action == ActionDelete:
 		data = deletedRecord{ID: w.id, Deleted: true}
 	case !canView(w.s.app, change.Record, w.auth):

@@ -148,37 +148,50 @@ func (s *server) objectsQuery(auth *core.Record, f galleryFilter) (*dbx.SelectQu
 	if err != nil || !ok {
 		return nil, objects, ok, err
 	}
-	columns := columnsOf(objects)
+	for _, condition := range f.where(columnsOf(objects), objectColumn) {
+		query.AndWhere(condition)
+	}
+	return query, objects, true, nil
+}
 
+// objectColumn is a column of the objects table in a query of it.
+func objectColumn(name string) string {
+	return "objects." + name
+}
+
+// where is the filter as SQL conditions on the object columns that
+// column names: the table's, or bound values of one record in memory.
+func (f galleryFilter) where(columns galleryColumns, column func(name string) string) []dbx.Expression {
+	var conditions []dbx.Expression
 	if f.Bucket != "" {
-		query.AndWhere(dbx.NewExp("objects.bucket = {:bucket}", dbx.Params{"bucket": f.Bucket}))
+		conditions = append(conditions, dbx.NewExp(column("bucket")+" = {:bucket}", dbx.Params{"bucket": f.Bucket}))
 	}
 	if f.Kind != "" {
-		query.AndWhere(dbx.NewExp("objects.kind = {:kind}", dbx.Params{"kind": f.Kind}))
+		conditions = append(conditions, dbx.NewExp(column("kind")+" = {:kind}", dbx.Params{"kind": f.Kind}))
 	}
 	if f.Search != "" {
-		query.AndWhere(dbx.NewExp(`objects.key LIKE {:search} ESCAPE '\'`, dbx.Params{"search": "%" + escapeLike(f.Search) + "%"}))
+		conditions = append(conditions, dbx.NewExp(column("key")+` LIKE {:search} ESCAPE '\'`, dbx.Params{"search": "%" + escapeLike(f.Search) + "%"}))
 	}
 
 	// The date range reads when a photo was taken when that is known,
 	// else when the object was last written.
-	dateColumn := "objects.last_modified"
+	dateColumn := column("last_modified")
 	if columns.Taken {
-		dateColumn = "COALESCE(NULLIF(objects.taken_at_utc, ''), objects.last_modified)"
+		dateColumn = "COALESCE(NULLIF(" + column("taken_at_utc") + ", ''), " + column("last_modified") + ")"
 	}
 	if f.From != "" {
-		query.AndWhere(dbx.NewExp(dateColumn+" >= {:from}", dbx.Params{"from": f.From + " 00:00:00.000Z"}))
+		conditions = append(conditions, dbx.NewExp(dateColumn+" >= {:from}", dbx.Params{"from": f.From + " 00:00:00.000Z"}))
 	}
 	if f.To != "" {
-		query.AndWhere(dbx.NewExp(dateColumn+" <= {:to}", dbx.Params{"to": f.To + " 23:59:59.999Z"}))
+		conditions = append(conditions, dbx.NewExp(dateColumn+" <= {:to}", dbx.Params{"to": f.To + " 23:59:59.999Z"}))
 	}
 	if f.Camera != "" && columns.Camera {
-		query.AndWhere(dbx.NewExp("objects.model = {:camera}", dbx.Params{"camera": f.Camera}))
+		conditions = append(conditions, dbx.NewExp(column("model")+" = {:camera}", dbx.Params{"camera": f.Camera}))
 	}
 	if f.GPS && columns.GPS {
-		query.AndWhere(dbx.NewExp("(objects.gps_lat != 0 OR objects.gps_lon != 0)"))
+		conditions = append(conditions, dbx.NewExp("("+column("gps_lat")+" != 0 OR "+column("gps_lon")+" != 0)"))
 	}
-	return query, objects, true, nil
+	return conditions
 }
 
 // escapeLike makes the user's text match literally inside LIKE.

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"reflect"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -41,6 +40,9 @@ func (w *galleryWatcher) reset() {
 	clear(w.announced)
 }
 
+// render tells the tab only of objects its user could list before the
+// change or can list now: a hidden object's id, and the moment it
+// changed, never reach it.
 func (w *galleryWatcher) render(change Change) (string, error) {
 	if change.Collection != objectsCollection {
 		return "", nil
@@ -49,6 +51,9 @@ func (w *galleryWatcher) render(change Change) (string, error) {
 	tileID := "obj-" + id
 	if change.Action == ActionDelete {
 		notice, err := w.forget(id)
+		if !change.Before.CouldList(w.auth) {
+			return notice, err
+		}
 		return deleteOOB(tileID) + notice, err
 	}
 
@@ -56,11 +61,15 @@ func (w *galleryWatcher) render(change Change) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	before, err := w.matchedBefore(change)
+	if err != nil {
+		return "", err
+	}
 	if !match {
-		if change.Action != ActionUpdate {
-			return "", nil
-		}
 		notice, err := w.forget(id)
+		if !before {
+			return notice, err
+		}
 		return deleteOOB(tileID) + notice, err
 	}
 
@@ -73,18 +82,15 @@ func (w *galleryWatcher) render(change Change) (string, error) {
 	case change.Action == ActionCreate && w.filter.Sort == "newest":
 		html, err := w.s.pages.execute("fragments", "tile-wrapped", oob{Data: t, Swap: "afterbegin:#tiles"})
 		return deleteOOB("gallery-empty") + html, err
-	case change.Action == ActionCreate:
+	case change.Action == ActionCreate, !before:
+		// Created, or just come into the filter or the rule: not in the
+		// grid, and under an update its place is unknown even in
+		// "newest" (an old object can be moved in), so it is announced.
 		return w.announce(id)
 	}
 
-	// An update: replace the tile in place. One that just came into the
-	// filter is not in the grid, and its place is unknown: announce it.
-	html, err := w.s.pages.execute("fragments", "tile", oob{Data: t, Swap: "true"})
-	if err != nil || !w.entered(change) {
-		return html, err
-	}
-	notice, err := w.announce(id)
-	return html + notice, err
+	// Shown before and still: replace the tile in place.
+	return w.s.pages.execute("fragments", "tile", oob{Data: t, Swap: "true"})
 }
 
 // announce counts one more object in the tab's notice.
@@ -110,42 +116,31 @@ func (w *galleryWatcher) notice() (string, error) {
 	return w.s.pages.execute("fragments", "gallery-notice", galleryNotice{Filter: w.filter, Count: len(w.announced)})
 }
 
-// entered says whether an update changed a column the tab filters on,
-// so the object may have been outside the tab's view before.
-func (w *galleryWatcher) entered(change Change) bool {
-	if change.Original == nil {
-		return false
+// matchedBefore says whether an updated object was in the tab's view
+// before the update: its user's list rule showed it and the filter
+// matched its committed values, both read before the write. The filter
+// is the gallery's own SQL, run on those values, so it cannot drift from
+// the query that lists tiles.
+func (w *galleryWatcher) matchedBefore(change Change) (bool, error) {
+	if change.Original == nil || !change.Before.CouldList(w.auth) {
+		return false, nil
 	}
-	for _, column := range w.filter.columns() {
-		if !reflect.DeepEqual(change.Original.Get(column), change.Record.Get(column)) {
-			return true
-		}
+	was := dbx.Params{}
+	column := func(name string) string {
+		was["was_"+name] = change.Original.Get(name)
+		return "{:was_" + name + "}"
 	}
-	return false
-}
+	conditions := w.filter.where(columnsOf(change.Original.Collection()), column)
+	if len(conditions) == 0 {
+		return true, nil
+	}
 
-// columns are the object columns the filter reads.
-func (f galleryFilter) columns() []string {
-	var columns []string
-	if f.Bucket != "" {
-		columns = append(columns, "bucket")
+	var found []int
+	err := w.s.app.DB().Select("(1)").AndWhere(dbx.And(conditions...)).Bind(was).Column(&found)
+	if err != nil {
+		return false, fmt.Errorf("match previous values of %s: %w", change.Original.Id, err)
 	}
-	if f.Kind != "" {
-		columns = append(columns, "kind")
-	}
-	if f.Search != "" {
-		columns = append(columns, "key")
-	}
-	if f.From != "" || f.To != "" {
-		columns = append(columns, "last_modified", "taken_at_utc")
-	}
-	if f.Camera != "" {
-		columns = append(columns, "model")
-	}
-	if f.GPS {
-		columns = append(columns, "gps_lat", "gps_lon")
-	}
-	return columns
+	return len(found) == 1, nil
 }
 
 // matches runs the gallery's own query for the one record, so the rules

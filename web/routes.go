@@ -39,11 +39,15 @@ func (s *server) routes(se *core.ServeEvent) {
 	superusers.POST("/run", s.consoleRun)
 	superusers.POST("/export", s.consoleExport)
 
-	// Unknown paths get the interface's own page and headers rather
-	// than PocketBase's JSON error.
-	root.GET("/{path...}", func(e *core.RequestEvent) error {
+	// Unknown paths, and methods no route of a path takes, get the
+	// interface's own page and headers rather than PocketBase's JSON
+	// error: every answer under the prefix carries the policy.
+	notFound := func(e *core.RequestEvent) error {
 		return s.errorPage(e, http.StatusNotFound, "No such page.")
-	})
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		root.Route(method, "/{path...}", notFound)
+	}
 
 	// The bare prefix is what people type.
 	se.Router.GET(Prefix, func(e *core.RequestEvent) error {

@@ -57,6 +57,10 @@ type server struct {
 	console  *console
 	failures *failureLimiter
 	media    *mediaOrigins
+
+	// pending is who could see records being updated or deleted, until
+	// the write commits.
+	pending *pendingAccess
 }
 
 // Register adds the interface's routes to the router being served and
@@ -85,11 +89,13 @@ func Register(se *core.ServeEvent, opts Options) error {
 		console:  newConsole(se.App),
 		failures: newFailureLimiter(maxFailures, failureWindow),
 		media:    &mediaOrigins{},
+		pending:  newPendingAccess(),
 	}
 	if opts.MediaOrigin != "" {
 		s.media.learn(opts.MediaOrigin)
 	}
 	s.bindRecordHooks()
+	s.bindAuthHooks()
 	s.routes(se)
 
 	// Open event streams end when the broker closes, so the HTTP server's
