@@ -3,12 +3,11 @@ package flight
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/list"
 	"github.com/pocketbase/pocketbase/tools/types"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -41,10 +40,6 @@ const statementSavepoint = "arrow_mino_statement"
 type cascader struct {
 	app core.App
 	w   *writer
-
-	// columns caches each collection table's column names in order, to
-	// read captured row values by name.
-	columns map[string][]string
 }
 
 // referenced reports whether any relation field of app points at a table
@@ -117,20 +112,14 @@ func tooManyChanges(collection string) error {
 
 // deletedID reads the id column of a captured deleted row.
 func (cs *cascader) deletedID(c rowChange) (string, error) {
-	if c.old == nil {
+	rec, err := cs.w.changes.deletedRecord(cs.app, c)
+	if err != nil {
+		return "", status.Errorf(codes.Internal, "reading a deleted row of %q to apply relation rules: %v", c.collection.Name, err)
+	}
+	if rec == nil {
 		return "", status.Errorf(codes.Internal, "a deleted row of %q could not be read to apply relation rules", c.collection.Name)
 	}
-
-	names, err := cs.columnNames(c.collection.Name)
-	if err != nil {
-		return "", err
-	}
-	for i, n := range names {
-		if n == core.FieldNameId && i < len(c.old) {
-			return fmt.Sprint(textOf(c.old[i])), nil
-		}
-	}
-	return "", nil
+	return rec.Id, nil
 }
 
 // stillExists reports whether collection has a record with id now.
@@ -252,7 +241,7 @@ func (cs *cascader) findReferrers(ctx context.Context, target *core.Collection, 
 			if err := rows.Scan(&refID, &value); err != nil {
 				return err
 			}
-			found = append(found, referrer{id: refID, ids: relationIDs(value)})
+			found = append(found, referrer{id: refID, ids: list.ToUniqueStringSlice(textOf(value))})
 		}
 		return rows.Err()
 	})
@@ -298,40 +287,6 @@ func (cs *cascader) exec(ctx context.Context, query string, args ...any) error {
 		return cs.w.g.sqlError("applying a relation rule", err)
 	}
 	return nil
-}
-
-// columnNames returns a table's columns in order, cached per writer.
-// They are read from the committed schema: Flight SQL cannot change a
-// collection's table, so the write in progress has not changed them.
-func (cs *cascader) columnNames(table string) ([]string, error) {
-	if names, ok := cs.columns[table]; ok {
-		return names, nil
-	}
-
-	var names []string
-	err := cs.app.ConcurrentDB().NewQuery("SELECT name FROM pragma_table_info({:t}) ORDER BY cid").
-		Bind(dbx.Params{"t": table}).
-		Column(&names)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "reading the columns of %q: %v", table, err)
-	}
-
-	cs.columns[table] = names
-	return names, nil
-}
-
-// relationIDs reads a relation column: one id, or a JSON array of ids.
-func relationIDs(value any) []string {
-	text := fmt.Sprint(textOf(value))
-	if text == "" {
-		return nil
-	}
-
-	var ids []string
-	if strings.HasPrefix(text, "[") && json.Unmarshal([]byte(text), &ids) == nil {
-		return ids
-	}
-	return []string{text}
 }
 
 // textOf turns a driver value into text ([]byte included).

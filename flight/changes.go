@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -72,6 +73,9 @@ type changeLog struct {
 	// muted drops captures while the server stamps rows it already
 	// captured (validate.go).
 	muted bool
+
+	// columns caches table column names, to read deleted rows' values.
+	columns map[string][]string
 }
 
 func newChangeLog(app core.App) *changeLog {
@@ -229,7 +233,7 @@ func (s *Server) emit(ctx context.Context, cl *changeLog) {
 		case sqlite3.SQLITE_UPDATE:
 			err = s.emitSaved(ctx, c, core.ModelEventTypeUpdate)
 		case sqlite3.SQLITE_DELETE:
-			err = s.emitDeleted(ctx, c)
+			err = s.emitDeleted(ctx, cl, c)
 		}
 		if err != nil {
 			s.logger.Warn("re-emitting flight write to pocketbase hooks", "collection", c.collection.Name, "error", err)
@@ -264,31 +268,55 @@ func (s *Server) emitSaved(ctx context.Context, c rowChange, kind string) error 
 	return s.app.OnModelAfterUpdateSuccess().Trigger(ev)
 }
 
-// emitDeleted rebuilds the deleted record from its captured values and
-// fires the delete hooks the way app.Delete does (OnModelDelete prepares
-// realtime messages, OnModelAfterDeleteSuccess sends them), with a no-op
-// in place of the already done deletion.
-func (s *Server) emitDeleted(ctx context.Context, c rowChange) error {
+// deletedRecord rebuilds a deleted row's record from its captured values;
+// nil when they could not be captured. Column names come from the
+// committed schema (Flight SQL cannot change a collection's table) and are
+// cached per write.
+func (cl *changeLog) deletedRecord(app core.App, c rowChange) (*core.Record, error) {
 	if c.old == nil {
-		return nil
+		return nil, nil
 	}
 
-	var names []string
-	err := s.app.ConcurrentDB().NewQuery("SELECT name FROM pragma_table_info({:t}) ORDER BY cid").
-		Bind(dbx.Params{"t": c.collection.Name}).
-		Column(&names)
-	if err != nil || len(names) != len(c.old) {
-		return err
+	cl.mu.Lock()
+	names, ok := cl.columns[c.collection.Name]
+	cl.mu.Unlock()
+	if !ok {
+		err := app.ConcurrentDB().NewQuery("SELECT name FROM pragma_table_info({:t}) ORDER BY cid").
+			Bind(dbx.Params{"t": c.collection.Name}).
+			Column(&names)
+		if err != nil {
+			return nil, fmt.Errorf("reading the columns of %q: %w", c.collection.Name, err)
+		}
+		cl.mu.Lock()
+		if cl.columns == nil {
+			cl.columns = map[string][]string{}
+		}
+		cl.columns[c.collection.Name] = names
+		cl.mu.Unlock()
+	}
+	if len(names) != len(c.old) {
+		return nil, fmt.Errorf("table %q has %d columns, the deleted row %d", c.collection.Name, len(names), len(c.old))
 	}
 
 	data := make(map[string]any, len(names))
 	for i, n := range names {
 		data[n] = c.old[i]
 	}
-
 	rec := core.NewRecord(c.collection)
 	rec.Load(data)
 	rec.MarkAsNotNew()
+	return rec, nil
+}
+
+// emitDeleted fires the delete hooks for a deleted record the way
+// app.Delete does (OnModelDelete prepares realtime messages,
+// OnModelAfterDeleteSuccess sends them), with a no-op in place of the
+// already done deletion.
+func (s *Server) emitDeleted(ctx context.Context, cl *changeLog, c rowChange) error {
+	rec, err := cl.deletedRecord(s.app, c)
+	if err != nil || rec == nil {
+		return err
+	}
 
 	ev := s.recordEvent(ctx, core.ModelEventTypeDelete, rec)
 	if err := s.app.OnModelDelete().Trigger(ev, func(*core.ModelEvent) error { return nil }); err != nil {

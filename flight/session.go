@@ -139,6 +139,14 @@ func (ss *sessionStore) lookup(ident identity) (*session, bool) {
 	return sess, ok
 }
 
+// setReadOnly switches a session's read_only option.
+func (ss *sessionStore) setReadOnly(sess *session, on bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+
+	sess.readOnly = on
+}
+
 // remove forgets a session.
 func (ss *sessionStore) remove(id string) {
 	ss.mu.Lock()
@@ -241,9 +249,7 @@ func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOp
 	}
 
 	if readOnly != nil {
-		s.sessions.mu.Lock()
-		sess.readOnly = *readOnly
-		s.sessions.mu.Unlock()
+		s.sessions.setReadOnly(sess, *readOnly)
 	}
 	return result, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/list"
 	"github.com/pocketbase/pocketbase/tools/types"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -175,7 +176,7 @@ func (ck *checker) validate(ctx context.Context, record *core.Record, isNew bool
 	sort.Strings(names)
 	parts := make([]string, 0, len(names))
 	for _, n := range names {
-		parts = append(parts, fmt.Sprintf("%s: %s", n, problemText(problems[n])))
+		parts = append(parts, fmt.Sprintf("%s: %s", n, problems[n]))
 	}
 	return status.Errorf(codes.InvalidArgument,
 		"record %s of %q fails PocketBase's field rules (%s); nothing was changed",
@@ -185,7 +186,7 @@ func (ck *checker) validate(ctx context.Context, record *core.Record, isNew bool
 // validateRelation checks a relation field like PocketBase does, with
 // the lookup on the writer's connection.
 func (ck *checker) validateRelation(ctx context.Context, record *core.Record, field *core.RelationField) error {
-	ids := uniqueStrings(record.GetStringSlice(field.Name))
+	ids := list.ToUniqueStringSlice(record.GetRaw(field.Name))
 	switch {
 	case len(ids) == 0 && field.Required:
 		return errRequired
@@ -357,21 +358,3 @@ func sameStored(stored, want any) bool {
 
 // errRequired is PocketBase's wording for an empty required field.
 var errRequired = errors.New("cannot be blank")
-
-// problemText renders a field's validation error.
-func problemText(err error) string {
-	return err.Error()
-}
-
-// uniqueStrings drops repeated and empty values, keeping order.
-func uniqueStrings(values []string) []string {
-	seen := make(map[string]bool, len(values))
-	out := values[:0:0]
-	for _, v := range values {
-		if v != "" && !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
-}

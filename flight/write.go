@@ -68,7 +68,7 @@ func (s *Server) acquireWriter(ctx context.Context) (*writer, error) {
 	w := &writer{g: g, changes: newChangeLog(s.app), onDDL: s.shapes.invalidate}
 	w.rows = &checker{app: s.app, w: w}
 	if referenced(s.app) {
-		w.relations = &cascader{app: s.app, w: w, columns: map[string][]string{}}
+		w.relations = &cascader{app: s.app, w: w}
 	}
 
 	err = g.conn.Raw(func(dc any) error {
